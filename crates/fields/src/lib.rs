@@ -1,0 +1,1 @@
+//! The learner's identifiers and demographic fields and their rules: ULN, UPN, UCI, names, postcodes, dates and codes.

@@ -1,0 +1,1 @@
+//! Database plumbing shared by the LRS services: PostgreSQL and SQLite pools, schemas and migrations.

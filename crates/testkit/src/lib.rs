@@ -1,0 +1,1 @@
+//! Test support: databases per test, a running suite and signed-in clients.
