@@ -21,3 +21,12 @@ pub mod identity {
         tonic::include_proto!("lrs.identity.v1");
     }
 }
+
+/// The learner register: ULNs, demographics, matching and merges (`lrs.learner.v1`).
+pub mod learner {
+    /// Version 1.
+    #[allow(unused_qualifications, missing_debug_implementations, clippy::all)]
+    pub mod v1 {
+        tonic::include_proto!("lrs.learner.v1");
+    }
+}
