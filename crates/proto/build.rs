@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("lrs_descriptor.bin"))
-        .compile_with_config(config, &files, &[root.clone()])?;
+        .compile_with_config(config, &files, std::slice::from_ref(&root))?;
 
     println!("cargo:rerun-if-changed={}", root.display());
     for file in &files {
