@@ -1,0 +1,5 @@
+-- A parent table for the crate's own tests.
+CREATE TABLE visit (
+    id INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
