@@ -247,10 +247,16 @@ impl ToFailure for AuthError {
             AuthError::PasswordChangeRequired => {
                 Failure::failed_precondition("PASSWORD_CHANGE_REQUIRED", message)
             }
-            AuthError::RoleNotPermitted => Failure::permission_denied("ROLE_NOT_PERMITTED", message),
+            AuthError::RoleNotPermitted => {
+                Failure::permission_denied("ROLE_NOT_PERMITTED", message)
+            }
             AuthError::ServiceOnly => Failure::permission_denied("SERVICE_ONLY", message),
-            AuthError::ActingForRefused => Failure::permission_denied("ACTING_FOR_REFUSED", message),
-            AuthError::KeysUnavailable(_) => Failure::unavailable("SIGNING_KEYS_UNAVAILABLE", message),
+            AuthError::ActingForRefused => {
+                Failure::permission_denied("ACTING_FOR_REFUSED", message)
+            }
+            AuthError::KeysUnavailable(_) => {
+                Failure::unavailable("SIGNING_KEYS_UNAVAILABLE", message)
+            }
         }
     }
 }
@@ -266,7 +272,9 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey").field("key_id", &self.key_id).finish()
+        f.debug_struct("VerifyingKey")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -287,6 +295,13 @@ impl VerifyingKey {
 pub trait KeySource: Send + Sync + 'static {
     /// Every key that may have signed a token still valid.
     async fn verifying_keys(&self) -> Result<Vec<VerifyingKey>, AuthError>;
+
+    /// How long after a fetch to wait before fetching again for a key id it lacked. Remote
+    /// sources keep the default, so a stream of bad tokens cannot flood identity; a source
+    /// that reads memory may answer zero, so a key rotated a moment ago is found at once.
+    fn refetch_backoff(&self) -> Duration {
+        KEY_REFRESH_BACKOFF
+    }
 }
 
 /// Fetches keys from the identity service over gRPC.
@@ -440,14 +455,18 @@ impl Authenticator {
         }
         let recently = cache
             .fetched_at
-            .is_some_and(|at| at.elapsed() < KEY_REFRESH_BACKOFF);
+            .is_some_and(|at| at.elapsed() < self.source.refetch_backoff());
         if recently {
             return Err(AuthError::InvalidToken);
         }
         cache.fetched_at = Some(Instant::now());
         let keys = self.source.verifying_keys().await?;
         cache.keys = keys.into_iter().map(|k| (k.key_id, k.key)).collect();
-        cache.keys.get(key_id).cloned().ok_or(AuthError::InvalidToken)
+        cache
+            .keys
+            .get(key_id)
+            .cloned()
+            .ok_or(AuthError::InvalidToken)
     }
 }
 
@@ -585,8 +604,14 @@ mod tests {
         let (authenticator, fetches) = authenticator(public);
         let token = sign(&key, "k1", &claims(600));
 
-        let first = authenticator.caller(&metadata_with(&token)).await.expect("valid");
-        let second = authenticator.caller(&metadata_with(&token)).await.expect("valid");
+        let first = authenticator
+            .caller(&metadata_with(&token))
+            .await
+            .expect("valid");
+        let second = authenticator
+            .caller(&metadata_with(&token))
+            .await
+            .expect("valid");
 
         assert_eq!(first, second);
         assert_eq!(first.claims.roles, [Role::OnlineUser]);
@@ -623,7 +648,9 @@ mod tests {
 
         let outcome = authenticator.caller(&metadata).await;
         assert!(matches!(outcome, Err(AuthError::PasswordChangeRequired)));
-        let caller = authenticator.caller_allowing_password_change(&metadata).await;
+        let caller = authenticator
+            .caller_allowing_password_change(&metadata)
+            .await;
         assert!(caller.is_ok());
     }
 
@@ -634,7 +661,10 @@ mod tests {
         let organisation = "0b0c6a0e-2f44-4bb6-9a55-7bd1c1c0c002";
 
         let mut user = metadata_with(&sign(&key, "k1", &claims(600)));
-        user.insert(ACTING_ORGANISATION_HEADER, organisation.parse().expect("ascii"));
+        user.insert(
+            ACTING_ORGANISATION_HEADER,
+            organisation.parse().expect("ascii"),
+        );
         let outcome = authenticator.caller(&user).await;
         assert!(matches!(outcome, Err(AuthError::ActingForRefused)));
 
@@ -642,8 +672,14 @@ mod tests {
         service_claims.kind = PrincipalKind::Service;
         service_claims.roles = vec![Role::Service];
         let mut service = metadata_with(&sign(&key, "k1", &service_claims));
-        service.insert(ACTING_ORGANISATION_HEADER, organisation.parse().expect("ascii"));
-        let caller = authenticator.caller(&service).await.expect("service may act for");
+        service.insert(
+            ACTING_ORGANISATION_HEADER,
+            organisation.parse().expect("ascii"),
+        );
+        let caller = authenticator
+            .caller(&service)
+            .await
+            .expect("service may act for");
         assert_eq!(caller.effective_organisation_id(), Some(organisation));
     }
 

@@ -3,7 +3,7 @@
 
 use tonic::{Request, Status};
 
-use crate::auth::{self, Authenticator, Caller};
+use crate::auth::{self, ActingFor, Authenticator, Caller, PrincipalKind};
 use crate::error::ToFailure;
 
 /// Opens calls for one service: authenticates them and turns their errors into statuses that
@@ -75,7 +75,14 @@ pub struct AnonymousCall {
 impl AnonymousCall {
     /// Turns a service error into this call's status.
     pub fn fail(&self, error: impl ToFailure) -> Status {
-        error.to_failure().into_status(self.domain, &self.request_id)
+        error
+            .to_failure()
+            .into_status(self.domain, &self.request_id)
+    }
+
+    /// A request to another service carrying this call's request id.
+    pub fn outbound<T>(&self, message: T) -> Request<T> {
+        crate::client::outbound(message, &self.request_id, None)
     }
 
     fn with_caller(self, caller: Caller) -> Call {
@@ -100,6 +107,35 @@ pub struct Call {
 impl Call {
     /// Turns a service error into this call's status.
     pub fn fail(&self, error: impl ToFailure) -> Status {
-        error.to_failure().into_status(self.domain, &self.request_id)
+        error
+            .to_failure()
+            .into_status(self.domain, &self.request_id)
+    }
+
+    /// Whom work done for this call acts for in other services: the organisation and user a
+    /// calling service named, else the caller's own organisation (and the caller, when a
+    /// person). `None` for callers without an organisation (learners, services on their own
+    /// behalf).
+    pub fn acting_for(&self) -> Option<ActingFor> {
+        if let Some(acting) = &self.caller.acting_for {
+            return Some(acting.clone());
+        }
+        if self.caller.claims.kind == PrincipalKind::Service {
+            return None;
+        }
+        let organisation_id = self.caller.organisation_id()?.to_owned();
+        let user_id = match self.caller.claims.kind {
+            PrincipalKind::User => Some(self.caller.subject().to_owned()),
+            PrincipalKind::Learner | PrincipalKind::Client | PrincipalKind::Service => None,
+        };
+        Some(ActingFor {
+            organisation_id,
+            user_id,
+        })
+    }
+
+    /// A request to another service carrying this call's request id and whom it acts for.
+    pub fn outbound<T>(&self, message: T) -> Request<T> {
+        crate::client::outbound(message, &self.request_id, self.acting_for().as_ref())
     }
 }

@@ -58,7 +58,10 @@ impl Failure {
     pub fn invalid_argument(violations: Vec<FieldViolation>) -> Self {
         let message = match violations.as_slice() {
             [only] => format!("{}: {}", only.field, only.description),
-            many => format!("{} fields are not valid; see the BadRequest details", many.len()),
+            many => format!(
+                "{} fields are not valid; see the BadRequest details",
+                many.len()
+            ),
         };
         Self {
             violations,
@@ -109,6 +112,11 @@ impl Failure {
     /// `DEADLINE_EXCEEDED`: the work did not finish within the call's deadline.
     pub fn deadline_exceeded(reason: &'static str, message: impl Into<String>) -> Self {
         Self::new(Code::DeadlineExceeded, reason, message)
+    }
+
+    /// `UNIMPLEMENTED`: the service or method is not served here.
+    pub fn unimplemented(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Code::Unimplemented, reason, message)
     }
 
     /// `INTERNAL`: a fault of the service. The error is logged when the status is built; the
@@ -217,8 +225,14 @@ mod tests {
         assert_eq!(status_reason(&status).as_deref(), Some("INVALID_ARGUMENT"));
         assert_eq!(status_bad_fields(&status), ["given_name", "postcode"]);
         let details = status.get_error_details();
-        assert_eq!(details.error_info().map(|i| i.domain.as_str()), Some("learner.lrs"));
-        assert_eq!(details.request_info().map(|i| i.request_id.as_str()), Some("req-1"));
+        assert_eq!(
+            details.error_info().map(|i| i.domain.as_str()),
+            Some("learner.lrs")
+        );
+        assert_eq!(
+            details.request_info().map(|i| i.request_id.as_str()),
+            Some("req-1")
+        );
     }
 
     #[test]
@@ -238,6 +252,9 @@ mod tests {
             .into_status("identity.lrs", "req-2");
 
         let retry = status.get_error_details().retry_info().cloned();
-        assert_eq!(retry.and_then(|r| r.retry_delay), Some(Duration::from_secs(900)));
+        assert_eq!(
+            retry.and_then(|r| r.retry_delay),
+            Some(Duration::from_secs(900))
+        );
     }
 }
