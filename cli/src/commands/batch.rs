@@ -1,0 +1,649 @@
+//! `lrs batch validate|submit|status|output|exceptions|resolve`: batch files.
+//!
+//! `validate` runs offline, with no suite: it reads the file with the batch service's own
+//! validator (the same code `ValidateBatchFile` runs) and prints every file-level fault and
+//! every record fault with its row, column, value and reason. It exits non-zero when the file
+//! would be rejected (and, with `--strict`, when any record has a fault). The other commands
+//! talk to a running suite with the saved sign-in.
+
+use std::io::{BufReader, Read, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use lrs_batch::domain::layout::FileKind;
+use lrs_batch::domain::output::output_file_name;
+use lrs_batch::domain::parser::{
+    FileContext, Interruption, Limits, ParsedRecord, Verdict, parse_file,
+};
+use lrs_fields::{Clock, SystemClock};
+use lrs_proto::batch::v1 as pb;
+use lrs_proto::batch::v1::batch_service_client::BatchServiceClient;
+use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+
+use crate::connection::{AuthChannel, ClientArgs};
+use crate::failure::CliError;
+use crate::output::{self, Table};
+
+/// Bytes per upload message (the contract allows up to 1 MiB).
+const UPLOAD_CHUNK: usize = 256 * 1024;
+/// The most record faults `validate` prints (all are counted).
+const PRINTED_FAULTS: usize = 1000;
+
+/// Arguments of `lrs batch`.
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Where the suite is and where the session is kept (not used by `validate`).
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub action: BatchAction,
+}
+
+/// What a file is to be used for, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobTypeArg {
+    /// LRB learner file: find each learner and register those not found (`FUL`).
+    Ful,
+    /// LRB learner file: find each learner, register none (`CHK`).
+    Chk,
+    /// AO verification file (`VRF_...`).
+    Vrf,
+}
+
+impl From<JobTypeArg> for pb::JobType {
+    fn from(job_type: JobTypeArg) -> Self {
+        match job_type {
+            JobTypeArg::Ful => pb::JobType::LearnerFindAndRegister,
+            JobTypeArg::Chk => pb::JobType::LearnerFindOnly,
+            JobTypeArg::Vrf => pb::JobType::Verification,
+        }
+    }
+}
+
+/// Exception states, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExceptionStatusArg {
+    /// Waiting for a decision.
+    Open,
+    /// Decided with a ULN.
+    Resolved,
+    /// Rejected.
+    Rejected,
+}
+
+/// The batch commands.
+#[derive(Debug, Subcommand)]
+pub enum BatchAction {
+    /// Checks a file offline, as the suite would, and reports every fault.
+    Validate {
+        /// The file (`LRB_<UKPRN>_<DDMMYYYYHHMM>.CSV` or `VRF_...`).
+        file: PathBuf,
+        /// Your organisation's UKPRN, checked against the file's; unchecked when not given.
+        #[arg(long = "ukprn", env = "LRS_UKPRN")]
+        ukprn: Option<String>,
+        /// Exit non-zero when any record has a fault, not only when the file is rejected.
+        #[arg(long = "strict")]
+        strict: bool,
+    },
+    /// Uploads a file, follows its job with a progress bar and writes the output file.
+    Submit {
+        /// The file.
+        file: PathBuf,
+        /// What to do with it; by default taken from the name (`LRB_` is `ful`).
+        #[arg(long = "job-type", value_enum)]
+        job_type: Option<JobTypeArg>,
+        /// Idempotency key: submitting again with the same key answers the first job.
+        #[arg(long = "request-id", env = "LRS_REQUEST_ID", default_value = "")]
+        request_id: String,
+        /// Where to write the output file [default: beside the input, `_OUTPUT` added].
+        #[arg(long = "output")]
+        output: Option<PathBuf>,
+        /// Answer the job id at once instead of following the job.
+        #[arg(long = "no-wait")]
+        no_wait: bool,
+    },
+    /// Shows a job and its counts.
+    Status {
+        /// The job's id.
+        job_id: String,
+    },
+    /// Writes a job's output file, or prints its records.
+    Output {
+        /// The job's id.
+        job_id: String,
+        /// Where to write the output CSV [default: the output file's name, here].
+        #[arg(long = "output")]
+        output: Option<PathBuf>,
+        /// Print the records as a table instead of writing the CSV.
+        #[arg(long = "records")]
+        records: bool,
+    },
+    /// Lists exceptions: of one job, or of every job of your organisation.
+    Exceptions {
+        /// Only this job's.
+        #[arg(long = "job")]
+        job_id: Option<String>,
+        /// Which exceptions.
+        #[arg(long = "status", value_enum, default_value = "open")]
+        status: ExceptionStatusArg,
+    },
+    /// Decides an exception.
+    Resolve {
+        /// The exception's id.
+        exception_id: String,
+        /// Accept this ULN as the learner's.
+        #[arg(long = "accept-uln", group = "decision")]
+        accept_uln: Option<String>,
+        /// Register the learner with a new ULN.
+        #[arg(long = "register-new", group = "decision")]
+        register_new: bool,
+        /// Correct a column and run the record again (`--correct LastKnownPostCode="CV4 9EE"`,
+        /// repeatable).
+        #[arg(long = "correct", group = "decision", num_args = 1..)]
+        corrections: Vec<String>,
+        /// Reject the record, saying why.
+        #[arg(long = "reject", group = "decision")]
+        reject: Option<String>,
+        /// A note kept with the decision.
+        #[arg(long = "note", default_value = "")]
+        note: String,
+        /// Idempotency key.
+        #[arg(long = "request-id", env = "LRS_REQUEST_ID", default_value = "")]
+        request_id: String,
+    },
+}
+
+/// Runs a batch command.
+pub async fn run(args: BatchArgs) -> Result<(), CliError> {
+    match args.action {
+        BatchAction::Validate {
+            file,
+            ukprn,
+            strict,
+        } => validate(&file, ukprn, strict),
+        BatchAction::Submit {
+            file,
+            job_type,
+            request_id,
+            output,
+            no_wait,
+        } => submit(&args.client, &file, job_type, request_id, output, no_wait).await,
+        BatchAction::Status { job_id } => status(&args.client, job_id).await,
+        BatchAction::Output {
+            job_id,
+            output,
+            records,
+        } => fetch_output(&args.client, job_id, output, records).await,
+        BatchAction::Exceptions { job_id, status } => {
+            exceptions(&args.client, job_id, status).await
+        }
+        BatchAction::Resolve {
+            exception_id,
+            accept_uln,
+            register_new,
+            corrections,
+            reject,
+            note,
+            request_id,
+        } => {
+            let action = decision(accept_uln, register_new, corrections, reject)?;
+            resolve(&args.client, exception_id, action, note, request_id).await
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn failed(message: String) -> CliError {
+    CliError::Start(anyhow::anyhow!(message))
+}
+
+fn validate(path: &Path, ukprn: Option<String>, strict: bool) -> Result<(), CliError> {
+    let name = file_name(path);
+    let file = std::fs::File::open(path).map_err(|source| CliError::ReadInput {
+        what: "batch file",
+        source,
+    })?;
+    let context = FileContext {
+        kind: FileKind::from_file_name(&name).unwrap_or(FileKind::Learner),
+        file_name: name,
+        uploader_ukprn: ukprn,
+        today: SystemClock.today(),
+        limits: Limits::default(),
+    };
+
+    let mut faults = Table::new(&["ROW", "COLUMN", "VALUE", "CODE", "REASON"]);
+    let mut printed = 0;
+    let mut duplicates = Vec::new();
+    let mut sink = |record: ParsedRecord| {
+        if let Verdict::Duplicate { of_row } = record.verdict
+            && duplicates.len() < PRINTED_FAULTS
+        {
+            duplicates.push(format!(
+                "row {} repeats row {of_row} (the same five keys): it will get that row's ULN\n",
+                record.row
+            ));
+        }
+        for fault in &record.faults {
+            if printed < PRINTED_FAULTS {
+                faults.row(vec![
+                    fault.row.to_string(),
+                    fault.column.clone(),
+                    fault.value.clone(),
+                    fault.outcome().return_code().unwrap_or("").to_owned(),
+                    fault.reason.clone(),
+                ]);
+                printed += 1;
+            }
+        }
+        ControlFlow::Continue(())
+    };
+    let summary = parse_file(BufReader::new(file), &context, &mut sink);
+
+    let mut text = String::new();
+    for fault in &summary.file_faults {
+        let place = match (fault.row, fault.column.as_str()) {
+            (0, _) => "file".to_owned(),
+            (row, "") => format!("row {row}"),
+            (row, column) => format!("row {row}, {column}"),
+        };
+        text.push_str(&format!("file fault ({place}): {}\n", fault.message));
+    }
+    let unlisted = summary.file_fault_count as usize - summary.file_faults.len();
+    if unlisted > 0 {
+        text.push_str(&format!("and {unlisted} more file faults\n"));
+    }
+    if printed > 0 {
+        text.push_str(&faults.render());
+    }
+    for line in &duplicates {
+        text.push_str(line);
+    }
+    let version = summary.version.map(|v| v.as_str()).unwrap_or("-");
+    text.push_str(&format!(
+        "{} records (version {version}), {} with faults ({} faults in all), {} duplicates\n",
+        summary.record_count,
+        summary.faulty_record_count,
+        summary.record_fault_count,
+        summary.duplicate_count
+    ));
+    output::print(&text)?;
+
+    if let Some(Interruption::TooLarge { limit }) = &summary.interruption {
+        return Err(failed(format!(
+            "the file is larger than {limit} bytes, the most one file may be"
+        )));
+    }
+    if let Some(Interruption::Read(reason)) = &summary.interruption {
+        return Err(failed(format!("the file could not be read: {reason}")));
+    }
+    if summary.file_fault_count > 0 {
+        return Err(failed(format!(
+            "the file would be rejected: {} file faults",
+            summary.file_fault_count
+        )));
+    }
+    if strict && summary.record_fault_count > 0 {
+        return Err(failed(format!(
+            "{} records have faults",
+            summary.faulty_record_count
+        )));
+    }
+    Ok(())
+}
+
+async fn client(args: &ClientArgs) -> Result<BatchServiceClient<AuthChannel>, CliError> {
+    let signed_in = args.signed_in().await?;
+    Ok(BatchServiceClient::new(signed_in.channel()))
+}
+
+/// The upload stream: the metadata, then the file in pieces read on a thread of its own.
+fn upload_stream(
+    path: &Path,
+    metadata: pb::SubmitBatchFileMetadata,
+) -> Result<ReceiverStream<pb::SubmitBatchFileRequest>, CliError> {
+    let mut file = std::fs::File::open(path).map_err(|source| CliError::ReadInput {
+        what: "batch file",
+        source,
+    })?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    std::thread::spawn(move || {
+        let first = pb::SubmitBatchFileRequest {
+            content: Some(pb::submit_batch_file_request::Content::Metadata(metadata)),
+        };
+        if sender.blocking_send(first).is_err() {
+            return;
+        }
+        let mut buffer = vec![0u8; UPLOAD_CHUNK];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(read) => {
+                    let chunk = pb::SubmitBatchFileRequest {
+                        content: Some(pb::submit_batch_file_request::Content::Chunk(
+                            buffer[..read].to_vec(),
+                        )),
+                    };
+                    if sender.blocking_send(chunk).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(ReceiverStream::new(receiver))
+}
+
+async fn submit(
+    args: &ClientArgs,
+    path: &Path,
+    job_type: Option<JobTypeArg>,
+    request_id: String,
+    output: Option<PathBuf>,
+    no_wait: bool,
+) -> Result<(), CliError> {
+    let name = file_name(path);
+    let metadata = pb::SubmitBatchFileMetadata {
+        file: Some(pb::BatchFileMetadata {
+            file_name: name.clone(),
+            job_type: job_type
+                .map(pb::JobType::from)
+                .unwrap_or(pb::JobType::Unspecified) as i32,
+        }),
+        request_id,
+    };
+    let mut batch = client(args).await?;
+    let stream = upload_stream(path, metadata)?;
+    let job = batch
+        .submit_batch_file(stream)
+        .await?
+        .into_inner()
+        .job
+        .unwrap_or_default();
+    output::print(&format!("submitted job {}\n", job.job_id))?;
+    if no_wait {
+        return Ok(());
+    }
+
+    let total = job.counts.as_ref().map(|c| c.total).unwrap_or(0).max(0) as u64;
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} records {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    let mut watch = batch
+        .watch_batch_job(pb::WatchBatchJobRequest {
+            job_id: job.job_id.clone(),
+        })
+        .await?
+        .into_inner();
+    let mut last = job.clone();
+    while let Some(state) = watch.message().await? {
+        if let Some(state) = state.job {
+            let processed = state.counts.as_ref().map(|c| c.processed).unwrap_or(0);
+            bar.set_position(processed.max(0) as u64);
+            bar.set_message(status_name(state.status));
+            last = state;
+        }
+    }
+    bar.finish();
+    output::print(&job_details(&last))?;
+    if last.status != pb::JobStatus::Completed as i32 {
+        return Err(failed(format!(
+            "the job ended {}",
+            status_name(last.status)
+        )));
+    }
+
+    let target = output.unwrap_or_else(|| path.with_file_name(output_file_name(&name)));
+    write_csv(&mut batch, &job.job_id, &target).await?;
+    output::print(&format!("output written to {}\n", target.display()))
+}
+
+fn status_name(status: i32) -> String {
+    let name = pb::JobStatus::try_from(status)
+        .unwrap_or(pb::JobStatus::Unspecified)
+        .as_str_name();
+    output::enum_name(name, "JOB_STATUS_")
+}
+
+fn job_details(job: &pb::BatchJob) -> String {
+    let counts = job.counts.clone().unwrap_or_default();
+    output::details(&[
+        ("job", job.job_id.clone()),
+        ("file", job.file_name.clone()),
+        ("status", status_name(job.status)),
+        ("records", counts.total.to_string()),
+        ("processed", counts.processed.to_string()),
+        ("new ULNs", counts.new_ulns.to_string()),
+        ("found", (counts.found + counts.linked_master).to_string()),
+        ("possible matches", counts.possible_matches.to_string()),
+        ("too many matches", counts.too_many_matches.to_string()),
+        ("not found", counts.not_found.to_string()),
+        ("rejected", counts.rejected.to_string()),
+        ("duplicates", counts.duplicates.to_string()),
+        ("verified", counts.verified.to_string()),
+        ("not verified", counts.not_verified.to_string()),
+        ("open exceptions", job.open_exception_count.to_string()),
+        ("started", output::timestamp(job.start_time.as_ref())),
+        ("ended", output::timestamp(job.end_time.as_ref())),
+    ])
+}
+
+async fn status(args: &ClientArgs, job_id: String) -> Result<(), CliError> {
+    let mut batch = client(args).await?;
+    let job = batch
+        .get_batch_job(pb::GetBatchJobRequest { job_id })
+        .await?
+        .into_inner()
+        .job
+        .unwrap_or_default();
+    output::print(&job_details(&job))
+}
+
+async fn write_csv(
+    batch: &mut BatchServiceClient<AuthChannel>,
+    job_id: &str,
+    target: &Path,
+) -> Result<(), CliError> {
+    let request = pb::GetBatchOutputRequest {
+        job_id: job_id.to_owned(),
+        format: pb::OutputFormat::Csv as i32,
+        after_row: 0,
+    };
+    let mut stream = batch.get_batch_output(request).await?.into_inner();
+    let mut file = std::fs::File::create(target).map_err(CliError::Stdout)?;
+    while let Some(message) = stream.message().await? {
+        if let Some(pb::get_batch_output_response::Content::Csv(piece)) = message.content {
+            file.write_all(&piece.data).map_err(CliError::Stdout)?;
+        }
+    }
+    file.flush().map_err(CliError::Stdout)
+}
+
+async fn fetch_output(
+    args: &ClientArgs,
+    job_id: String,
+    output_path: Option<PathBuf>,
+    records: bool,
+) -> Result<(), CliError> {
+    let mut batch = client(args).await?;
+    if !records {
+        let job = batch
+            .get_batch_job(pb::GetBatchJobRequest {
+                job_id: job_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .job
+            .unwrap_or_default();
+        let target = output_path.unwrap_or_else(|| PathBuf::from(output_file_name(&job.file_name)));
+        write_csv(&mut batch, &job_id, &target).await?;
+        return output::print(&format!("output written to {}\n", target.display()));
+    }
+
+    let request = pb::GetBatchOutputRequest {
+        job_id,
+        format: pb::OutputFormat::Records as i32,
+        after_row: 0,
+    };
+    let mut stream = batch.get_batch_output(request).await?.into_inner();
+    let mut table = Table::new(&["ROW", "MIS ID", "OUTCOME", "CODE", "ULN", "REASONS"]);
+    while let Some(message) = stream.message().await? {
+        let Some(pb::get_batch_output_response::Content::Records(page)) = message.content else {
+            continue;
+        };
+        for result in page.results {
+            let outcome = pb::RecordOutcome::try_from(result.outcome)
+                .unwrap_or(pb::RecordOutcome::Unspecified)
+                .as_str_name();
+            table.row(vec![
+                result.row.to_string(),
+                result.mis_identifier,
+                output::enum_name(outcome, "RECORD_OUTCOME_"),
+                result.return_code,
+                result.result_uln,
+                result.reasons.join("; "),
+            ]);
+        }
+    }
+    output::print(&table.render())
+}
+
+async fn exceptions(
+    args: &ClientArgs,
+    job_id: Option<String>,
+    status: ExceptionStatusArg,
+) -> Result<(), CliError> {
+    let mut batch = client(args).await?;
+    let status = match status {
+        ExceptionStatusArg::Open => pb::ExceptionStatus::Open,
+        ExceptionStatusArg::Resolved => pb::ExceptionStatus::Resolved,
+        ExceptionStatusArg::Rejected => pb::ExceptionStatus::Rejected,
+    };
+    let mut table = Table::new(&[
+        "EXCEPTION",
+        "ROW",
+        "MIS ID",
+        "OUTCOME",
+        "CODE",
+        "CANDIDATES",
+    ]);
+    let mut page_token = String::new();
+    loop {
+        let page = batch
+            .list_batch_exceptions(pb::ListBatchExceptionsRequest {
+                page_size: 200,
+                page_token: page_token.clone(),
+                job_id: job_id.clone().unwrap_or_default(),
+                status: status as i32,
+                outcome: 0,
+            })
+            .await?
+            .into_inner();
+        for exception in page.exceptions {
+            let outcome = pb::RecordOutcome::try_from(exception.outcome)
+                .unwrap_or(pb::RecordOutcome::Unspecified)
+                .as_str_name();
+            let candidates: Vec<String> = exception
+                .candidates
+                .iter()
+                .filter_map(|c| {
+                    c.learner
+                        .as_ref()
+                        .map(|l| format!("{} ({})", l.uln, c.score))
+                })
+                .collect();
+            table.row(vec![
+                exception.exception_id,
+                exception.row.to_string(),
+                exception.mis_identifier,
+                output::enum_name(outcome, "RECORD_OUTCOME_"),
+                exception.return_code,
+                candidates.join(", "),
+            ]);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    output::print(&table.render())
+}
+
+fn decision(
+    accept_uln: Option<String>,
+    register_new: bool,
+    corrections: Vec<String>,
+    reject: Option<String>,
+) -> Result<pb::resolve_batch_exception_request::Action, CliError> {
+    use pb::resolve_batch_exception_request::Action;
+    if let Some(uln) = accept_uln {
+        return Ok(Action::AcceptUln(pb::AcceptUln { uln }));
+    }
+    if register_new {
+        return Ok(Action::RegisterNew(pb::RegisterNew {}));
+    }
+    if let Some(reason) = reject {
+        return Ok(Action::Reject(pb::RejectRecord { reason }));
+    }
+    if corrections.is_empty() {
+        return Err(failed(
+            "say what to do: --accept-uln, --register-new, --correct or --reject".to_owned(),
+        ));
+    }
+    let corrections = corrections
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((heading, value)) => Ok(pb::BatchField {
+                heading: heading.to_owned(),
+                value: value.to_owned(),
+            }),
+            None => Err(failed(format!("`{pair}` is not Heading=value"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Action::CorrectAndRerun(pb::CorrectAndRerun { corrections }))
+}
+
+async fn resolve(
+    args: &ClientArgs,
+    exception_id: String,
+    action: pb::resolve_batch_exception_request::Action,
+    note: String,
+    request_id: String,
+) -> Result<(), CliError> {
+    let mut batch = client(args).await?;
+    let answer = batch
+        .resolve_batch_exception(pb::ResolveBatchExceptionRequest {
+            exception_id,
+            action: Some(action),
+            note,
+            request_id,
+        })
+        .await?
+        .into_inner();
+    let result = answer.result.unwrap_or_default();
+    let exception = answer.exception.unwrap_or_default();
+    let status = pb::ExceptionStatus::try_from(exception.status)
+        .unwrap_or(pb::ExceptionStatus::Unspecified)
+        .as_str_name();
+    let outcome = pb::RecordOutcome::try_from(result.outcome)
+        .unwrap_or(pb::RecordOutcome::Unspecified)
+        .as_str_name();
+    output::print(&output::details(&[
+        ("exception", exception.exception_id),
+        ("status", output::enum_name(status, "EXCEPTION_STATUS_")),
+        ("row", result.row.to_string()),
+        ("outcome", output::enum_name(outcome, "RECORD_OUTCOME_")),
+        ("ULN", result.result_uln),
+        ("reasons", result.reasons.join("; ")),
+    ]))?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The files the suite keeps beside its data: the bootstrap admin's first password and the
+//! generated key-encryption key. Both are created owner-only (mode 0600) from the start, never
+//! widened afterwards.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use lrs_identity::KeyEncryptionKey;
+
+use crate::SuiteError;
+
+/// The file in the data folder that holds the bootstrap admin's generated first password.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
+
+/// The file in the data folder that holds the key-encryption key `lrs up` generated, used
+/// when `--key-encryption-key` is not given.
+pub const KEY_ENCRYPTION_KEY_FILE: &str = "key-encryption-key";
+
+/// Creates `folder` (and its parents) owner-only (0700) if missing.
+pub fn create_private_folder(folder: &Path) -> Result<(), SuiteError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder).map_err(|source| SuiteError::File {
+        path: folder.to_owned(),
+        source,
+    })
+}
+
+/// Writes `contents` to a new file at `path` created with mode 0600, replacing any file there.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), SuiteError> {
+    let error = |source| SuiteError::File {
+        path: path.to_owned(),
+        source,
+    };
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(missing) if missing.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(error(source)),
+    }
+
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(error)?;
+    file.write_all(contents.as_bytes()).map_err(error)?;
+    file.sync_all().map_err(error)
+}
+
+/// Writes the admin's first password to `<data_dir>/admin-password` and returns the path.
+pub fn write_admin_password(data_dir: &Path, password: &str) -> Result<PathBuf, SuiteError> {
+    let path = data_dir.join(ADMIN_PASSWORD_FILE);
+    write_private(&path, &format!("{password}\n"))?;
+    Ok(path)
+}
+
+/// The key-encryption key kept in `<data_dir>/key-encryption-key`, generated and written
+/// there on first start. Losing the file makes the stored signing keys unreadable, so it is
+/// read back rather than replaced whenever it exists.
+pub fn stored_key_encryption_key(data_dir: &Path) -> Result<String, SuiteError> {
+    let path = data_dir.join(KEY_ENCRYPTION_KEY_FILE);
+    match fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(SuiteError::File { path, source }),
+    }
+
+    let key = KeyEncryptionKey::generate().to_base64();
+    write_private(&path, &format!("{key}\n"))?;
+    tracing::info!(path = %path.display(), "generated the key-encryption key");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_password_file_is_owner_only_and_replaced() {
+        let folder = tempfile::tempdir().unwrap();
+
+        let path = write_admin_password(folder.path(), "first").unwrap();
+        write_admin_password(folder.path(), "second").unwrap();
+
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_generated_once() {
+        let folder = tempfile::tempdir().unwrap();
+
+        let first = stored_key_encryption_key(folder.path()).unwrap();
+        let again = stored_key_encryption_key(folder.path()).unwrap();
+
+        assert_eq!(first, again);
+        assert_eq!(first.len(), 44, "32 bytes in base64");
+        #[cfg(unix)]
+        assert_eq!(mode(&folder.path().join(KEY_ENCRYPTION_KEY_FILE)), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_folders_are_owner_only() {
+        let folder = tempfile::tempdir().unwrap();
+        let data = folder.path().join("a/b");
+
+        create_private_folder(&data).unwrap();
+
+        assert_eq!(mode(&data), 0o700);
+    }
+}
