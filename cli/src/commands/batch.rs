@@ -415,7 +415,7 @@ fn status_name(status: i32) -> String {
 }
 
 fn job_details(job: &pb::BatchJob) -> String {
-    let counts = job.counts.clone().unwrap_or_default();
+    let counts = job.counts.unwrap_or_default();
     output::details(&[
         ("job", job.job_id.clone()),
         ("file", job.file_name.clone()),

@@ -1,6 +1,7 @@
 //! The subcommands of `lrs`, one module per area, registered once in [`Command`].
 
 pub mod batch;
+pub mod credential;
 pub mod learner;
 pub mod login;
 pub mod migrate;
@@ -40,6 +41,8 @@ pub enum Command {
     Org(org::OrgArgs),
     /// Users: create, list, show, disable, enable and reset passwords.
     User(user::UserArgs),
+    /// Machine credentials: create (the secret printed once), list and revoke them.
+    Credential(credential::CredentialArgs),
     /// Learners: find by demographics, register, get by ULN.
     Learner(learner::LearnerArgs),
     /// ULNs: check them offline.
@@ -58,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logout(args) => login::logout(args).await,
         Command::Org(args) => org::run(args).await,
         Command::User(args) => user::run(args).await,
+        Command::Credential(args) => credential::run(args).await,
         Command::Batch(args) => batch::run(args).await,
         Command::Learner(args) => learner::run(args).await,
         Command::Uln(args) => uln::run(args).await,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Subcommand;
 use lrs_batch::{Batch, BatchConfig, GrpcLearnerRegister, Workers};
+use lrs_fields::SystemClock;
 use lrs_gateway::{Gateway, GatewayConfig};
-use lrs_identity::{Identity, IdentityConfig, SystemClock};
+use lrs_identity::{Identity, IdentityConfig};
 use lrs_learner::{Learner, LearnerConfig};
 use lrs_server::auth::{Authenticator, IdentityKeySource};
 use lrs_server::client::{MachineCredential, ServiceChannel, ServiceTokens};
@@ -171,8 +172,13 @@ async fn serve_learner(args: ServeLearnerArgs) -> anyhow::Result<()> {
     let listener = bind(&args.server).await?;
     let database = lrs_store::connect(&args.database, lrs_learner::SERVICE_NAME).await?;
     let authenticator = Authenticator::new(IdentityKeySource::new(identity));
-    let clock = Arc::new(lrs_fields::date::SystemClock);
-    let learner = Learner::open(&database, &args.learner, clock, authenticator).await?;
+    let learner = Learner::open(
+        &database,
+        &args.learner,
+        Arc::new(SystemClock),
+        authenticator,
+    )
+    .await?;
     let host = ServiceHost::new(lrs_learner::SERVICE_NAME)
         .shutdown_grace(args.server.shutdown_grace())
         .add_service(learner.grpc_service())
@@ -210,7 +216,7 @@ async fn serve_batch(args: ServeBatchArgs) -> anyhow::Result<()> {
     let batch = Batch::open(
         database.clone(),
         args.batch.clone(),
-        Arc::new(lrs_fields::date::SystemClock),
+        Arc::new(SystemClock),
         Authenticator::new(IdentityKeySource::new(identity)),
         Arc::new(learners),
     )

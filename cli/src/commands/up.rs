@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use lrs_batch::BatchConfig;
+use lrs_fields::SystemClock;
 use lrs_gateway::GatewayConfig;
 use lrs_identity::IdentityConfig;
 use lrs_learner::LearnerConfig;
@@ -100,6 +102,7 @@ fn suite_config(args: &UpArgs) -> anyhow::Result<SuiteConfig> {
         learner: args.learner.clone(),
         batch: args.batch.clone(),
         gateway: args.gateway.clone(),
+        clock: Arc::new(SystemClock),
     })
 }
 

@@ -1,0 +1,1 @@
+//! Benchmarks of the LRS suite, reported against baselines measured in the same run.
