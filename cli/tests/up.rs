@@ -1,10 +1,14 @@
 //! The real `lrs` binary as a person runs it: `lrs up` serves the suite, the client commands
-//! work against it, and SIGTERM stops it with exit status 0 within the grace period.
+//! (organisations, users, machine credentials) work against it, and SIGTERM stops it with
+//! exit status 0 within the grace period.
 
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use lrs_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use lrs_proto::identity::v1::{IssueClientTokenRequest, IssueClientTokenResponse};
 
 const LRS: &str = env!("CARGO_BIN_EXE_lrs");
 const GRACE: Duration = Duration::from_secs(5);
@@ -64,6 +68,62 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<(ExitStatus, Dura
     None
 }
 
+/// Starts `lrs up` with `extra` flags, its output in `<folder>/up.out`, and waits until it
+/// reports SERVING through the gateway.
+async fn start_up(folder: &Path, data_dir: &Path, address: &str, extra: &[&str]) -> Running {
+    let stdout = fs::File::create(folder.join("up.out")).expect("a log file");
+    let grace = format!("{}s", GRACE.as_secs());
+    let child = Command::new(LRS)
+        .args(["up", "--listen", address, "--shutdown-grace", &grace])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("LRS_KEY_ENCRYPTION_KEY")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("lrs up starts");
+    let running = Running(child);
+
+    let endpoint = format!("http://{address}");
+    let serving = lrs_suite::wait_until_serving(
+        &endpoint,
+        lrs_suite::PUBLIC_SERVICES,
+        Duration::from_secs(60),
+    )
+    .await;
+    serving.expect("the suite reports SERVING through the gateway");
+    running
+}
+
+/// Signs the bootstrap admin in with `lrs login`, changing the generated password.
+fn login_admin(endpoint: &str, session: &Path, data_dir: &Path) {
+    let password_file = data_dir.join(lrs_suite::ADMIN_PASSWORD_FILE);
+    let password = fs::read_to_string(&password_file).expect("the password file");
+    let login = lrs(
+        endpoint,
+        session,
+        &["login", "--username", "admin"],
+        &[
+            ("LRS_PASSWORD", password.trim()),
+            ("LRS_NEW_PASSWORD", "a-brand-new-password-1"),
+        ],
+    );
+    assert!(login.status.success(), "login: {}", text(&login.stderr));
+}
+
+/// Stops `lrs up` with SIGTERM and checks it exits with status 0 within the grace period.
+fn stop_up(mut running: Running) {
+    let pid = running.0.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(signalled.expect("kill runs").success());
+    let exit = wait_for_exit(&mut running.0, GRACE + Duration::from_secs(2));
+    let (status, took) = exit.expect("lrs up exits within the grace period");
+    assert!(status.success(), "lrs up exited with {status}");
+    assert!(took <= GRACE, "stopped in {took:?}");
+}
+
 // Multi-threaded: the test blocks on child processes, and the connections it opened to wait
 // for health must still be able to close when the suite asks them to while it drains.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,34 +132,7 @@ async fn up_serves_the_suite_and_stops_on_sigterm_with_status_zero() {
     let data_dir = folder.path().join("lrs-data");
     let address = free_address();
     let endpoint = format!("http://{address}");
-    let stdout = fs::File::create(folder.path().join("up.out")).expect("a log file");
-    let grace = format!("{}s", GRACE.as_secs());
-
-    let child = Command::new(LRS)
-        .args([
-            "up",
-            "--demo",
-            "--listen",
-            &address,
-            "--shutdown-grace",
-            &grace,
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .env_remove("LRS_KEY_ENCRYPTION_KEY")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("lrs up starts");
-    let mut running = Running(child);
-    let serving = lrs_suite::wait_until_serving(
-        &endpoint,
-        lrs_suite::PUBLIC_SERVICES,
-        Duration::from_secs(60),
-    )
-    .await;
-    serving.expect("the suite reports SERVING through the gateway");
+    let running = start_up(folder.path(), &data_dir, &address, &["--demo"]).await;
 
     let password_file = data_dir.join(lrs_suite::ADMIN_PASSWORD_FILE);
     let password = fs::read_to_string(&password_file).expect("the password file");
@@ -112,17 +145,7 @@ async fn up_serves_the_suite_and_stops_on_sigterm_with_status_zero() {
     );
 
     let session = folder.path().join("config/lrs/session.json");
-    let new_password = "a-brand-new-password-1";
-    let login = lrs(
-        &endpoint,
-        &session,
-        &["login", "--username", "admin"],
-        &[
-            ("LRS_PASSWORD", password),
-            ("LRS_NEW_PASSWORD", new_password),
-        ],
-    );
-    assert!(login.status.success(), "login: {}", text(&login.stderr));
+    login_admin(&endpoint, &session, &data_dir);
     #[cfg(unix)]
     assert_eq!(mode(&session), 0o600, "the session file is owner-only");
 
@@ -158,13 +181,7 @@ async fn up_serves_the_suite_and_stops_on_sigterm_with_status_zero() {
     assert!(errors.contains("field user.username"), "{errors}");
     assert!(errors.contains("field user.given_name"), "{errors}");
 
-    let pid = running.0.id().to_string();
-    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(signalled.expect("kill runs").success());
-    let exit = wait_for_exit(&mut running.0, GRACE + Duration::from_secs(2));
-    let (status, took) = exit.expect("lrs up exits within the grace period");
-    assert!(status.success(), "lrs up exited with {status}");
-    assert!(took <= GRACE, "stopped in {took:?}");
+    stop_up(running);
 
     let printed = fs::read_to_string(folder.path().join("up.out")).expect("the output");
     assert!(
@@ -176,4 +193,140 @@ async fn up_serves_the_suite_and_stops_on_sigterm_with_status_zero() {
         "the password never reaches the output"
     );
     assert!(printed.contains("reported not serving"), "{printed}");
+}
+
+/// The JSON `lrs credential create --json` prints.
+fn created_credential(output: &Output) -> (String, String) {
+    assert!(
+        output.status.success(),
+        "credential create: {}",
+        text(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let field = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let client_id = field(&printed["credential"]["client_id"]);
+    let client_secret = field(&printed["client_secret"]);
+    assert!(
+        !client_id.is_empty() && !client_secret.is_empty(),
+        "{printed}"
+    );
+    (client_id, client_secret)
+}
+
+/// Exchanges a credential for an access token through the gateway, as a service does.
+async fn issue_client_token(
+    endpoint: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<IssueClientTokenResponse, tonic::Status> {
+    let mut identity = IdentityServiceClient::connect(endpoint.to_owned())
+        .await
+        .expect("the gateway accepts connections");
+    let request = IssueClientTokenRequest {
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.to_owned(),
+    };
+    identity
+        .issue_client_token(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+// An operator on Kubernetes replaces batch's credential: revokes the one in force, creates
+// a new one and hands its id and secret to batch, which exchanges them for a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_commands_create_a_service_credential_that_issues_tokens() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let data_dir = folder.path().join("lrs-data");
+    let address = free_address();
+    let endpoint = format!("http://{address}");
+    let running = start_up(folder.path(), &data_dir, &address, &[]).await;
+    let session = folder.path().join("config/lrs/session.json");
+    login_admin(&endpoint, &session, &data_dir);
+
+    let listed = lrs(&endpoint, &session, &["credential", "list", "--json"], &[]);
+    assert!(listed.status.success(), "list: {}", text(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let credentials = listed["credentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let started_with = credentials
+        .iter()
+        .find(|credential| credential["service"] == "batch")
+        .and_then(|credential| credential["client_id"].as_str())
+        .expect("lrs up created batch's credential")
+        .to_owned();
+
+    let taken = lrs(
+        &endpoint,
+        &session,
+        &["credential", "create", "--service", "batch"],
+        &[],
+    );
+    assert!(
+        !taken.status.success(),
+        "a service has one credential in force"
+    );
+    let revoked = lrs(
+        &endpoint,
+        &session,
+        &["credential", "revoke", &started_with],
+        &[],
+    );
+    assert!(
+        revoked.status.success(),
+        "revoke: {}",
+        text(&revoked.stderr)
+    );
+
+    let created = lrs(
+        &endpoint,
+        &session,
+        &["credential", "create", "--service", "batch", "--json"],
+        &[],
+    );
+    let (client_id, client_secret) = created_credential(&created);
+    let issued = issue_client_token(&endpoint, &client_id, &client_secret).await;
+    let issued = issued.expect("the new service credential issues a token");
+    assert!(!issued.access_token.is_empty());
+    assert!(issued.expires_in > 0);
+
+    let revoked = lrs(
+        &endpoint,
+        &session,
+        &["credential", "revoke", &client_id],
+        &[],
+    );
+    assert!(
+        revoked.status.success(),
+        "revoke: {}",
+        text(&revoked.stderr)
+    );
+    let refused = issue_client_token(&endpoint, &client_id, &client_secret).await;
+    let refused = refused.expect_err("a revoked credential issues no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    let integrator = lrs(
+        &endpoint,
+        &session,
+        &[
+            "credential",
+            "create",
+            "--role",
+            "service-desk",
+            "--display-name",
+            "operator scripts",
+        ],
+        &[],
+    );
+    let printed = text(&integrator.stdout);
+    assert!(
+        integrator.status.success(),
+        "create: {}",
+        text(&integrator.stderr)
+    );
+    assert!(printed.contains("shown only now"), "{printed}");
+
+    stop_up(running);
 }

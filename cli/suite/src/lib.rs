@@ -14,6 +14,9 @@
 //!    calls to learner (the secret is replaced at every start, so none is kept on disk);
 //! 6. serves the gateway on the public address, routing to them.
 //!
+//! Identity, learner and batch take the time from one clock, [`SuiteConfig::clock`], so a
+//! test that moves it moves every service at once.
+//!
 //! Each service reports SERVING once its database is migrated. [`RunningSuite::stop`] stops
 //! in order: every service and the gateway report NOT_SERVING at once; the gateway drains
 //! first, so calls it is forwarding still reach the services; the batch workers finish the
@@ -30,8 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lrs_batch::{Batch, BatchConfig, GrpcLearnerRegister, Workers};
+use lrs_fields::{Clock, SystemClock};
 use lrs_gateway::{Gateway, GatewayConfig};
-use lrs_identity::{DemoAccount, Identity, IdentityConfig, SystemClock};
+use lrs_identity::{DemoAccount, Identity, IdentityConfig};
 use lrs_learner::{Learner, LearnerConfig};
 use lrs_server::auth::Authenticator;
 use lrs_server::client::{MachineCredential, ServiceChannel, ServiceTokens};
@@ -89,26 +93,17 @@ pub struct SuiteConfig {
     /// The gateway's limits and deadlines. Its routes must be unset: the suite routes to its
     /// own services.
     pub gateway: GatewayConfig,
+    /// Where every service takes the time from: this one clock is shared by identity, learner
+    /// and batch. The system's clock by default; tests may give a `lrs_fields::FixedClock`.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl SuiteConfig {
-    /// A configuration with every block at its default (as `lrs up` with no flags would
-    /// read them, environment variables included), listening on `listen`, keeping data as
-    /// `database` says and the admin-password and key files in `data_dir`.
-    pub fn new(
-        listen: SocketAddr,
-        database: DatabaseConfig,
-        data_dir: impl Into<PathBuf>,
-    ) -> Result<Self, SuiteError> {
-        /// The gateway's block has no `Default`; its defaults live in its clap attributes.
-        #[derive(Debug, clap::Parser)]
-        struct GatewayDefaults {
-            #[command(flatten)]
-            gateway: GatewayConfig,
-        }
-        let defaults = <GatewayDefaults as clap::Parser>::try_parse_from(["lrs"])
-            .map_err(|error| SuiteError::Config(error.to_string()))?;
-        Ok(Self {
+    /// A configuration with every block at its default (as `lrs up` with no flags and no
+    /// environment variables would read them) and the system's clock, listening on `listen`,
+    /// keeping data as `database` says and the admin-password and key files in `data_dir`.
+    pub fn new(listen: SocketAddr, database: DatabaseConfig, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
             listen,
             database,
             data_dir: data_dir.into(),
@@ -117,8 +112,9 @@ impl SuiteConfig {
             identity: IdentityConfig::default(),
             learner: LearnerConfig::default(),
             batch: BatchConfig::default(),
-            gateway: defaults.gateway,
-        })
+            gateway: GatewayConfig::default(),
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -291,7 +287,8 @@ impl Suite {
 
         let database = open_database(&config.database, lrs_identity::SERVICE_NAME).await?;
         running.databases.push(database.clone());
-        let identity = Identity::open(&database, &identity_config, Arc::new(SystemClock)).await?;
+        let clock = Arc::clone(&config.clock);
+        let identity = Identity::open(&database, &identity_config, Arc::clone(&clock)).await?;
         let host = ServiceHost::new(lrs_identity::SERVICE_NAME)
             .shutdown_grace(config.shutdown_grace)
             .add_service(identity.grpc_service());
@@ -307,8 +304,13 @@ impl Suite {
         let database = open_database(&config.database, lrs_learner::SERVICE_NAME).await?;
         running.databases.push(database.clone());
         let authenticator = Authenticator::new(identity.key_source());
-        let clock = Arc::new(lrs_fields::date::SystemClock);
-        let learner = Learner::open(&database, &config.learner, clock, authenticator).await?;
+        let learner = Learner::open(
+            &database,
+            &config.learner,
+            Arc::clone(&clock),
+            authenticator,
+        )
+        .await?;
         let host = ServiceHost::new(lrs_learner::SERVICE_NAME)
             .shutdown_grace(config.shutdown_grace)
             .add_service(learner.grpc_service())
@@ -334,7 +336,7 @@ impl Suite {
         let batch = Batch::open(
             database,
             batch_config,
-            Arc::new(lrs_fields::date::SystemClock),
+            clock,
             Authenticator::new(identity.key_source()),
             Arc::new(learners),
         )

@@ -75,8 +75,8 @@ impl TestSuite {
     }
 
     /// Starts the suite after `configure` has adjusted its configuration (`demo`, the grace
-    /// period, the lockout policy, ...). The address, database and data folder are the test
-    /// kit's.
+    /// period, the lockout policy, the clock, ...). The address, database and data folder are
+    /// the test kit's.
     ///
     /// # Panics
     ///
@@ -94,8 +94,7 @@ impl TestSuite {
 
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
         let data_dir = folder.path().join("lrs-data");
-        let mut config = SuiteConfig::new(listen, database.config().clone(), &data_dir)
-            .expect("the default configuration");
+        let mut config = SuiteConfig::new(listen, database.config().clone(), &data_dir);
         configure(&mut config);
         config.listen = listen;
         config.database = database.config().clone();

@@ -3,6 +3,23 @@
 
 use std::time::Duration;
 
+/// Calls per second allowed to each organisation unless `--rate-limit-per-second` says
+/// otherwise.
+pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 200;
+
+/// Calls allowed at once above the average unless `--rate-limit-burst` says otherwise.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 400;
+
+/// Deadline of a unary call that sets none, unless `--default-deadline` says otherwise.
+pub const DEFAULT_UNARY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Longest deadline of a unary call, unless `--max-deadline` says otherwise.
+pub const DEFAULT_MAX_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Default and longest deadline of a streaming call, unless `--stream-deadline` says
+/// otherwise.
+pub const DEFAULT_STREAM_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
 /// A gateway configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
@@ -29,7 +46,10 @@ pub enum GatewayConfigError {
 }
 
 /// Routes, limits and deadlines of the gateway.
-#[derive(Debug, Clone, clap::Args)]
+///
+/// [`GatewayConfig::default`] is what the flags give when none is set: no routes, and the
+/// `DEFAULT_*` constants above, which the flags take their defaults from.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct GatewayConfig {
     /// URL of the identity service (`http://127.0.0.1:50052`). Required: the gateway verifies
     /// tokens with identity's signing keys.
@@ -57,7 +77,7 @@ pub struct GatewayConfig {
     #[arg(
         long = "rate-limit-per-second",
         env = "LRS_RATE_LIMIT_PER_SECOND",
-        default_value_t = 200
+        default_value_t = DEFAULT_RATE_LIMIT_PER_SECOND
     )]
     pub rate_limit_per_second: u32,
 
@@ -65,7 +85,7 @@ pub struct GatewayConfig {
     #[arg(
         long = "rate-limit-burst",
         env = "LRS_RATE_LIMIT_BURST",
-        default_value_t = 400
+        default_value_t = DEFAULT_RATE_LIMIT_BURST
     )]
     pub rate_limit_burst: u32,
 
@@ -73,7 +93,7 @@ pub struct GatewayConfig {
     #[arg(
         long = "default-deadline",
         env = "LRS_DEFAULT_DEADLINE",
-        default_value = "30s"
+        default_value_t = DEFAULT_UNARY_DEADLINE.into()
     )]
     pub default_deadline: humantime::Duration,
 
@@ -81,7 +101,7 @@ pub struct GatewayConfig {
     #[arg(
         long = "max-deadline",
         env = "LRS_MAX_DEADLINE",
-        default_value = "120s"
+        default_value_t = DEFAULT_MAX_DEADLINE.into()
     )]
     pub max_deadline: humantime::Duration,
 
@@ -90,7 +110,7 @@ pub struct GatewayConfig {
     #[arg(
         long = "stream-deadline",
         env = "LRS_STREAM_DEADLINE",
-        default_value = "30m"
+        default_value_t = DEFAULT_STREAM_DEADLINE.into()
     )]
     pub stream_deadline: humantime::Duration,
 
@@ -103,6 +123,24 @@ pub struct GatewayConfig {
         value_delimiter = ','
     )]
     pub cors_allow_origins: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            route_identity: None,
+            route_learner: None,
+            route_plr: None,
+            route_batch: None,
+            route_challenge: None,
+            rate_limit_per_second: DEFAULT_RATE_LIMIT_PER_SECOND,
+            rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
+            default_deadline: DEFAULT_UNARY_DEADLINE.into(),
+            max_deadline: DEFAULT_MAX_DEADLINE.into(),
+            stream_deadline: DEFAULT_STREAM_DEADLINE.into(),
+            cors_allow_origins: Vec::new(),
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -175,7 +213,7 @@ impl GatewayConfig {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
     use super::*;
 
@@ -188,6 +226,16 @@ mod tests {
     fn parse(args: &[&str]) -> GatewayConfig {
         let args = std::iter::once("lrs").chain(args.iter().copied());
         Command::try_parse_from(args).expect("parses").gateway
+    }
+
+    #[test]
+    fn default_is_what_the_flags_give_when_none_is_set() {
+        // Without the environment variables, so a variable set where the test runs does not
+        // count as a default.
+        let command = Command::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(["lrs"]).expect("parses");
+        let parsed = Command::from_arg_matches(&matches).expect("parses").gateway;
+        assert_eq!(parsed, GatewayConfig::default());
     }
 
     #[test]

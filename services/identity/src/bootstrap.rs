@@ -8,7 +8,6 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use crate::domain::audit::{
     Actor, AuditAction, AuditRecord, client_target, organisation_target, user_target,
 };
@@ -19,6 +18,7 @@ use crate::domain::user::NewUser;
 use crate::domain::{OrganisationKind, Role, password};
 use crate::store::{Created, IdentityStore, StoreError};
 use crate::tokens::{digest, new_secret};
+use lrs_fields::Clock;
 
 /// The username of the service desk's first admin.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -101,9 +101,15 @@ fn record(
     target: String,
     organisation: Option<Uuid>,
 ) -> AuditRecord {
-    AuditRecord::new(Actor::default(), action, target, clock.now(), "bootstrap")
-        .on_organisation(organisation)
-        .with_detail("bootstrap")
+    AuditRecord::new(
+        Actor::default(),
+        action,
+        target,
+        crate::now(clock),
+        "bootstrap",
+    )
+    .on_organisation(organisation)
+    .with_detail("bootstrap")
 }
 
 async fn hash(password: String) -> Result<String, BootstrapError> {
@@ -125,7 +131,8 @@ async fn create_organisation(
     new: NewOrganisation,
 ) -> Result<Organisation, BootstrapError> {
     let id = Uuid::new_v4();
-    let organisation = new.into_organisation(id, generate_organisation_reference(), clock.now());
+    let organisation =
+        new.into_organisation(id, generate_organisation_reference(), crate::now(clock));
     let audit = record(
         clock,
         AuditAction::CreateOrganisation,
@@ -171,7 +178,7 @@ async fn ensure_user(
     }
     let hash = hash(password.to_owned()).await?;
     let id = Uuid::new_v4();
-    let user = new.into_user(id, change_required, clock.now());
+    let user = new.into_user(id, change_required, crate::now(clock));
     let audit = record(
         clock,
         AuditAction::CreateUser,
@@ -250,7 +257,7 @@ pub async fn ensure_service_credential(
         display_name: format!("the {service} service"),
         roles: vec![Role::Service],
         service: Some(service.clone()),
-        created_at: clock.now(),
+        created_at: crate::now(clock),
         revoked_at: None,
     };
     let audit = record(

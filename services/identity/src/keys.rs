@@ -27,8 +27,8 @@ use lrs_server::auth::{AuthError, Claims, KeySource, VerifyingKey};
 use rand::RngCore;
 use tokio::sync::Mutex;
 
-use crate::clock::Clock;
 use crate::store::{IdentityStore, SigningKeyRecord, StoreError};
+use lrs_fields::Clock;
 
 /// How long the ring trusts what it read from the store.
 const CACHE_PERIOD: Duration = Duration::from_secs(60);
@@ -210,7 +210,7 @@ impl KeyRing {
         if self.is_stale(&cache) {
             self.refresh(&mut cache).await?;
         }
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         Ok(cache
             .published
             .iter()
@@ -220,7 +220,7 @@ impl KeyRing {
     }
 
     fn is_stale(&self, cache: &Cache) -> bool {
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let loaded_long_ago = cache
             .loaded_at
             .is_none_or(|at| now - at >= chrono_duration(CACHE_PERIOD));
@@ -234,7 +234,7 @@ impl KeyRing {
     /// Reads the keys from the store, creating the first or rotating the current one when
     /// needed, and drops those whose tokens have all expired.
     async fn refresh(&self, cache: &mut Cache) -> Result<(), KeyError> {
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let mut records = self.store.signing_keys().await?;
         let current = records.iter().find(|record| record.retired_at.is_none());
         let changed = match current {

@@ -10,10 +10,13 @@
 //! with those keys directly ([`keys::StoreKeySource`]). [`bootstrap`] creates what `lrs up`
 //! needs, and [`lists`] reads the published provider and awarding-organisation lists.
 //!
+//! Every rule reads the time from the one [`lrs_fields::Clock`] given to [`Identity::open`]
+//! (the suite shares one with every service), truncated to microseconds as the databases keep
+//! times.
+//!
 //! The CLI opens the service with [`Identity::open`] and serves [`Identity::grpc_service`].
 
 pub mod bootstrap;
-pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -26,13 +29,14 @@ pub mod tokens;
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use lrs_fields::Clock;
 use lrs_proto::identity::v1::identity_service_server::IdentityServiceServer;
 use lrs_server::auth::Authenticator;
 use lrs_server::call::CallGate;
 use sqlx::migrate::Migrator;
 
 pub use bootstrap::{BootstrapAdmin, BootstrapError, DemoAccount, ServiceCredential};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, IdentityConfig, Settings};
 pub use grpc::IdentityGrpc;
 pub use keys::{KeyEncryptionKey, KeyError, StoreKeySource};
@@ -49,6 +53,15 @@ pub static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres")
 
 /// Identity's SQLite migrations.
 pub static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The current time from `clock`, truncated to whole microseconds: both databases keep
+/// microseconds, so a time identity writes reads back equal, and a comparison made before a
+/// write agrees with one made after it.
+pub(crate) fn now<C: Clock + ?Sized>(clock: &C) -> DateTime<Utc> {
+    let now = clock.now();
+    now.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(now)
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]

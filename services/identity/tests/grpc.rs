@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lrs_identity::{Identity, IdentityConfig, KeyEncryptionKey, ManualClock};
+use chrono::{TimeDelta, Utc};
+use lrs_fields::FixedClock;
+use lrs_identity::{Identity, IdentityConfig, KeyEncryptionKey};
 use lrs_proto::identity::v1 as pb;
 use lrs_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use lrs_server::auth::PrincipalKind;
@@ -18,7 +20,7 @@ const PASSWORD: &str = "a long enough password";
 
 struct Suite {
     client: IdentityServiceClient<Channel>,
-    clock: ManualClock,
+    clock: Arc<FixedClock>,
     identity: Identity,
     desk: String,
     _database: TestDatabase,
@@ -41,8 +43,8 @@ async fn start_with(config: IdentityConfig) -> Suite {
         .connect("identity")
         .await
         .expect("database opens");
-    let clock = ManualClock::starting_now();
-    let identity = Identity::open(&database, &config, Arc::new(clock.clone()))
+    let clock = Arc::new(FixedClock::new(Utc::now()));
+    let identity = Identity::open(&database, &config, Arc::clone(&clock) as _)
         .await
         .expect("identity opens");
     let admin = identity
@@ -332,14 +334,14 @@ async fn five_failures_lock_the_account_until_the_wait_is_over() {
         .and_then(|r| r.retry_delay);
     assert_eq!(wait, Some(Duration::from_secs(15 * 60)));
 
-    suite.clock.advance(Duration::from_secs(10 * 60));
+    suite.clock.advance(TimeDelta::minutes(10));
     let later = suite.sign_in("admin.10000001", PASSWORD).await.unwrap_err();
     let wait = later
         .get_error_details()
         .retry_info()
         .and_then(|r| r.retry_delay);
     assert_eq!(wait, Some(Duration::from_secs(5 * 60)));
-    suite.clock.advance(Duration::from_secs(5 * 60));
+    suite.clock.advance(TimeDelta::minutes(5));
     let signed_in = suite
         .sign_in("admin.10000001", PASSWORD)
         .await
@@ -733,7 +735,7 @@ async fn rotated_keys_stay_published_while_their_tokens_live() {
         .await
         .expect("signs in")
         .access_token;
-    suite.clock.advance(Duration::from_secs(31 * 24 * 3600));
+    suite.clock.advance(TimeDelta::days(31));
     let after = suite
         .sign_in("admin", PASSWORD)
         .await
@@ -768,7 +770,7 @@ async fn rotated_keys_stay_published_while_their_tokens_live() {
         );
     }
 
-    suite.clock.advance(Duration::from_secs(20 * 60));
+    suite.clock.advance(TimeDelta::minutes(20));
     let keys = suite
         .client
         .clone()

@@ -73,7 +73,7 @@ impl IdentityGrpc {
             display_name: new.display_name,
             roles: new.roles,
             service: new.service,
-            created_at: self.clock.now(),
+            created_at: crate::now(&self.clock),
             revoked_at: None,
         };
         let record = AuditRecord {

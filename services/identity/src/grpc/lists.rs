@@ -162,7 +162,7 @@ impl IdentityGrpc {
         let format = upload
             .format
             .unwrap_or_else(|| lists::detect_format(&upload.bytes));
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let parsed = tokio::task::spawn_blocking(move || parse(format, &upload.bytes, now))
             .await
             .map_err(|error| IdentityError::Task(format!("the list parser failed: {error}")))?

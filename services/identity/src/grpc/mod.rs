@@ -19,7 +19,6 @@ use lrs_server::call::{Call, CallGate};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::audit::{Actor, AuditAction, AuditRecord};
 use crate::domain::permissions::caller_organisation;
@@ -27,6 +26,7 @@ use crate::domain::{FieldViolation, password};
 use crate::error::IdentityError;
 use crate::keys::KeyRing;
 use crate::store::IdentityStore;
+use lrs_fields::Clock;
 
 /// The `ErrorInfo` domain of identity's errors.
 pub const ERROR_DOMAIN: &str = "identity.lrs";
@@ -74,7 +74,13 @@ impl IdentityGrpc {
             id: call.caller.subject().to_owned(),
             organisation_id: caller_organisation(&call.caller),
         };
-        AuditRecord::new(actor, action, target, self.clock.now(), &call.request_id)
+        AuditRecord::new(
+            actor,
+            action,
+            target,
+            crate::now(&self.clock),
+            &call.request_id,
+        )
     }
 
     /// The status for `error`, after recording `record` as refused unless the error is a

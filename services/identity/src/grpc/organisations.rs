@@ -62,7 +62,7 @@ impl IdentityGrpc {
             let organisation = new.clone().into_organisation(
                 id,
                 generate_organisation_reference(),
-                self.clock.now(),
+                crate::now(&self.clock),
             );
             let record = record
                 .clone()

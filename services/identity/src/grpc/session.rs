@@ -33,7 +33,7 @@ impl IdentityGrpc {
     /// A refresh token to store for `user_id` in the family `family_id`, and its text.
     fn new_refresh_token(&self, user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
         let text = new_secret();
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let ttl = chrono::Duration::from_std(self.settings.refresh_token_ttl)
             .unwrap_or(chrono::Duration::MAX);
         let token = NewRefreshToken {
@@ -66,7 +66,7 @@ impl IdentityGrpc {
         user: &User,
         organisation: Option<&Organisation>,
     ) -> Result<Session, IdentityError> {
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let ttl = self.settings.access_token_ttl;
         let restricted = user.password_change_required;
         let claims = user_claims(user, organisation, now, ttl, restricted);
@@ -91,7 +91,7 @@ impl IdentityGrpc {
             Ok(failures) => failures,
             Err(error) => return error.into(),
         };
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let Some(until) = self.settings.lockout.lock_after(failures, now) else {
             return IdentityError::InvalidCredentials;
         };
@@ -135,7 +135,7 @@ impl IdentityGrpc {
             verify_password(password, password::dummy_hash().to_owned()).await?;
             return Err(IdentityError::InvalidCredentials);
         };
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         if let Some(wait) = self.settings.lockout.remaining(user.locked_until, now) {
             return Err(IdentityError::AccountLocked { wait });
         }
@@ -173,7 +173,7 @@ pub(super) async fn sign_in(
         expires_in: session.expires_in,
         token_type: BEARER.to_owned(),
         password_change_required: user.password_change_required,
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
     }))
 }
 
@@ -183,7 +183,7 @@ impl IdentityGrpc {
             return Err(IdentityError::InvalidRefreshToken);
         }
         let (text, next) = self.new_refresh_token(Uuid::nil(), Uuid::nil());
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let user_id = match self
             .store
             .rotate_refresh_token(&digest(&presented), &next, now)
@@ -253,7 +253,7 @@ pub(super) async fn sign_out(
 
     service
         .store
-        .revoke_refresh_token(&digest(&refresh_token), service.clock.now())
+        .revoke_refresh_token(&digest(&refresh_token), crate::now(&service.clock))
         .await
         .map_err(|error| call.fail(IdentityError::from(error)))?;
 
@@ -361,7 +361,7 @@ impl IdentityGrpc {
             _ => return Err(IdentityError::InvalidClient),
         };
 
-        let now = self.clock.now();
+        let now = crate::now(&self.clock);
         let claims = client_claims(
             &credential,
             &organisation,

@@ -82,7 +82,7 @@ impl IdentityGrpc {
         let initial_password = password::generate();
         let hash = hash_password(initial_password.clone()).await?;
         let id = Uuid::new_v4();
-        let user = new.into_user(id, true, self.clock.now());
+        let user = new.into_user(id, true, crate::now(&self.clock));
         let record = AuditRecord {
             target: user_target(id),
             ..record
@@ -149,7 +149,7 @@ pub(super) async fn create(
     };
 
     Ok(Response::new(pb::CreateUserResponse {
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
         initial_password,
     }))
 }
@@ -172,7 +172,7 @@ pub(super) async fn get(
     let user = outcome.map_err(|error| call.fail(error))?;
 
     Ok(Response::new(pb::GetUserResponse {
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
     }))
 }
 
@@ -221,7 +221,7 @@ pub(super) async fn list(
     .await;
     let (users, next_page_token) = outcome.map_err(|error| call.fail(error))?;
 
-    let now = service.clock.now();
+    let now = crate::now(&service.clock);
     Ok(Response::new(pb::ListUsersResponse {
         users: users.iter().map(|user| convert::user(user, now)).collect(),
         next_page_token,
@@ -308,7 +308,7 @@ pub(super) async fn update(
     };
 
     Ok(Response::new(pb::UpdateUserResponse {
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
         changed,
     }))
 }
@@ -365,7 +365,7 @@ pub(super) async fn disable(
     };
 
     Ok(Response::new(pb::DisableUserResponse {
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
     }))
 }
 
@@ -386,7 +386,7 @@ pub(super) async fn enable(
     };
 
     Ok(Response::new(pb::EnableUserResponse {
-        user: Some(convert::user(&user, service.clock.now())),
+        user: Some(convert::user(&user, crate::now(&service.clock))),
     }))
 }
 

@@ -10,13 +10,13 @@ use super::{
     AwardingOrganisationEntry, Created, IdempotencyKey, IdentityStore, ImportChange,
     NewRefreshToken, Provider, Rotation, SigningKeyRecord, StoreError, for_database,
 };
-use crate::clock::{Clock, SystemClock};
 use crate::domain::audit::{Actor, AuditAction, AuditOutcome, AuditRecord};
 use crate::domain::credential::ClientCredential;
 use crate::domain::organisation::{LrbType, NewOrganisation, Organisation, OrganisationStatus};
 use crate::domain::user::{NewUser, User, UserState};
 use crate::domain::{OrganisationKind, Role};
 use crate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+use lrs_fields::SystemClock;
 
 /// Runs `check` on a fresh, migrated store of each backend.
 async fn on_each_backend(check: impl AsyncFn(Arc<dyn IdentityStore>)) {
@@ -38,7 +38,7 @@ fn audit(action: AuditAction, organisation: Option<Uuid>) -> AuditRecord {
         },
         action,
         "test/target",
-        SystemClock.now(),
+        crate::now(&SystemClock),
         "req-1",
     )
     .on_organisation(organisation)
@@ -53,7 +53,7 @@ fn school(ukprn: &str, name: &str, reference: &str) -> Organisation {
         reference: Some(reference.into()),
         status: OrganisationStatus::Active,
     }
-    .into_organisation(Uuid::new_v4(), String::new(), SystemClock.now())
+    .into_organisation(Uuid::new_v4(), String::new(), crate::now(&SystemClock))
 }
 
 fn member(organisation: &Organisation, username: &str, roles: Vec<Role>) -> User {
@@ -66,7 +66,7 @@ fn member(organisation: &Organisation, username: &str, roles: Vec<Role>) -> User
         roles,
         uln: None,
     }
-    .into_user(Uuid::new_v4(), false, SystemClock.now())
+    .into_user(Uuid::new_v4(), false, crate::now(&SystemClock))
 }
 
 async fn stored_organisation(store: &dyn IdentityStore, organisation: &Organisation) {
@@ -263,7 +263,7 @@ async fn failures_lock_and_disabling_revokes_refresh_tokens() {
 
         assert_eq!(store.record_failed_sign_in(user.id).await.unwrap(), 1);
         assert_eq!(store.record_failed_sign_in(user.id).await.unwrap(), 2);
-        let until = SystemClock.now() + Duration::minutes(15);
+        let until = crate::now(&SystemClock) + Duration::minutes(15);
         store
             .lock_user(user.id, until, &audit(AuditAction::SignInLocked, None))
             .await
@@ -271,7 +271,7 @@ async fn failures_lock_and_disabling_revokes_refresh_tokens() {
         let locked = store.user(user.id).await.unwrap().expect("exists");
         assert_eq!(locked.locked_until, Some(until));
         assert_eq!(locked.failed_sign_ins, 0);
-        let now = SystemClock.now();
+        let now = crate::now(&SystemClock);
         store.record_sign_in(user.id, now).await.unwrap();
         let signed_in = store.user(user.id).await.unwrap().expect("exists");
         assert_eq!(signed_in.locked_until, None);
@@ -387,7 +387,7 @@ async fn credentials_are_created_listed_rotated_and_revoked() {
     on_each_backend(async |store| {
         let organisation = school("10000001", "School", "ABC123");
         stored_organisation(&*store, &organisation).await;
-        let now = SystemClock.now();
+        let now = crate::now(&SystemClock);
         let credential = |service: Option<&str>, offset: i64| ClientCredential {
             client_id: Uuid::new_v4(),
             organisation_id: organisation.id,
@@ -480,7 +480,7 @@ async fn credentials_are_created_listed_rotated_and_revoked() {
 #[tokio::test]
 async fn one_current_signing_key_rotates_and_expired_keys_go() {
     on_each_backend(async |store| {
-        let now = SystemClock.now();
+        let now = crate::now(&SystemClock);
         let key = |id: &str| SigningKeyRecord {
             key_id: id.into(),
             public_key_pem: format!("pem {id}"),
@@ -526,7 +526,7 @@ async fn one_current_signing_key_rotates_and_expired_keys_go() {
 #[tokio::test]
 async fn list_imports_update_in_place() {
     on_each_backend(async |store| {
-        let now = SystemClock.now();
+        let now = crate::now(&SystemClock);
         let provider = |ukprn: &str, name: &str| Provider {
             ukprn: ukprn.into(),
             name: name.into(),
