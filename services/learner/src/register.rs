@@ -13,16 +13,14 @@ use lrs_fields::uln::Uln;
 use lrs_store::{GroupCommitOptions, GroupCommitter};
 
 use crate::config::LearnerConfig;
-use crate::domain::matching::{Decision, MatchPolicy, decide};
+use crate::domain::matching::{CandidateIndex, Decision, MatchPolicy, decide};
 use crate::domain::merge::{MergePlan, check_unmerge, plan_merge};
 use crate::domain::registration::{
     RecentSearch, SearchRefusal, check_recent_search, keys_hash, search_window_start,
 };
 use crate::domain::update::{AbilityToShareChange, BatchDetails, apply_batch_details};
 use crate::domain::verification::{Claimed, Verdict, verify};
-use crate::domain::{
-    BlockingKeys, Candidate, LearnerDetails, LearnerRecord, LearnerStatus, MatchProfile,
-};
+use crate::domain::{BlockingKeys, LearnerDetails, LearnerRecord, LearnerStatus, MatchProfile};
 use crate::error::LearnerError;
 use crate::store::{
     AuditAction, AuditEntry, InsertOutcome, LearnerChange, LearnerStore, LinkOutcome, MergeWrite,
@@ -228,17 +226,11 @@ impl Register {
     ) -> Result<Vec<SearchAnswer>, LearnerError> {
         let blocking: Vec<BlockingKeys> = searches.iter().map(BlockingKeys::of).collect();
         let candidates = self.store.candidates(&blocking, self.blocking_cap).await?;
+        let index = CandidateIndex::new(&candidates);
         let decisions: Vec<Decision> = searches
             .iter()
             .zip(&blocking)
-            .map(|(search, keys)| {
-                let own: Vec<Candidate> = candidates
-                    .iter()
-                    .filter(|candidate| keys.admits(&candidate.profile))
-                    .cloned()
-                    .collect();
-                decide(search, &own, self.policy)
-            })
+            .map(|(search, keys)| decide(search, index.admitted(keys), self.policy))
             .collect();
 
         let now = self.clock.now();

@@ -22,11 +22,11 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 use lrs_fields::codes::Gender;
 use lrs_fields::uln::Uln;
 
-use super::{Candidate, LearnerStatus, MatchProfile, NameKey};
+use super::{BlockingKeys, Candidate, LearnerStatus, MatchProfile, NameKey};
 
 /// Weight of the family name.
 pub const FAMILY_NAME_WEIGHT: f64 = 30.0;
@@ -174,7 +174,7 @@ pub fn one_name_similarity(a: &NameKey, b: &NameKey) -> f64 {
 }
 
 /// Points for the date of birth.
-pub fn date_points(searched: chrono::NaiveDate, stored: chrono::NaiveDate) -> u32 {
+pub fn date_points(searched: NaiveDate, stored: NaiveDate) -> u32 {
     if searched == stored {
         return DATE_OF_BIRTH_POINTS;
     }
@@ -306,12 +306,18 @@ pub struct Decision {
 /// Scores every candidate and decides the outcome of the search.
 ///
 /// Candidates may come in any order and more than once (a learner found by two blocking
-/// keys); the answer is the same.
-pub fn decide(search: &MatchProfile, candidates: &[Candidate], policy: MatchPolicy) -> Decision {
+/// keys); the answer is the same. They are borrowed (a slice, or the references of
+/// [`CandidateIndex::admitted`]) and read at most twice.
+pub fn decide<'a, I>(search: &MatchProfile, candidates: I, policy: MatchPolicy) -> Decision
+where
+    I: IntoIterator<Item = &'a Candidate>,
+    I::IntoIter: Clone,
+{
+    let candidates = candidates.into_iter();
     let mut by_uln: HashMap<Uln, Match> = HashMap::new();
     let mut exact: HashMap<Uln, bool> = HashMap::new();
 
-    for candidate in candidates {
+    for candidate in candidates.clone() {
         let score = score(search, &candidate.profile);
         let resolved = candidate.resolved_uln();
         let substituted = candidate.status == LearnerStatus::Linked && resolved != candidate.uln;
@@ -359,14 +365,13 @@ pub fn decide(search: &MatchProfile, candidates: &[Candidate], policy: MatchPoli
 }
 
 /// The decision for a single exact match on `uln` (a master's, if `linked_only`).
-fn exact_decision(
+fn exact_decision<'a>(
     search: &MatchProfile,
-    candidates: &[Candidate],
+    candidates: impl Iterator<Item = &'a Candidate>,
     uln: Uln,
     linked_only: bool,
 ) -> Decision {
     let matched_uln = candidates
-        .iter()
         .filter(|c| c.resolved_uln() == uln && score(search, &c.profile).is_exact())
         .map(|c| c.uln)
         .min_by_key(|matched| (*matched != uln, *matched))
@@ -391,6 +396,81 @@ fn exact_decision(
             ],
             refiners_agreeing: 0,
         }],
+    }
+}
+
+/// The candidates of a set of searches, indexed by each blocking key, so that each search
+/// takes its own candidates from the entries of its three keys instead of filtering the
+/// candidates of the whole set (which grows with the square of the set's size).
+#[derive(Debug)]
+pub struct CandidateIndex<'a> {
+    candidates: &'a [Candidate],
+    by_date_of_birth: HashMap<NaiveDate, Vec<usize>>,
+    by_phonetic_names: HashMap<(&'a str, &'a str, i32), Vec<usize>>,
+    by_postcode: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> CandidateIndex<'a> {
+    /// Indexes `candidates` by date of birth, by (phonetic family key, phonetic given key,
+    /// year of birth) and by compact postcode.
+    pub fn new(candidates: &'a [Candidate]) -> CandidateIndex<'a> {
+        let mut index = CandidateIndex {
+            candidates,
+            by_date_of_birth: HashMap::new(),
+            by_phonetic_names: HashMap::new(),
+            by_postcode: HashMap::new(),
+        };
+        for (position, candidate) in candidates.iter().enumerate() {
+            let profile = &candidate.profile;
+            index
+                .by_date_of_birth
+                .entry(profile.date_of_birth)
+                .or_default()
+                .push(position);
+            let names = (
+                profile.family.phonetic.as_str(),
+                profile.given.phonetic.as_str(),
+                profile.birth_year(),
+            );
+            index
+                .by_phonetic_names
+                .entry(names)
+                .or_default()
+                .push(position);
+            index
+                .by_postcode
+                .entry(profile.postcode.as_str())
+                .or_default()
+                .push(position);
+        }
+        index
+    }
+
+    /// The candidates that share at least one blocking key with `keys` (those
+    /// [`BlockingKeys::admits`]), each once, in the order they were indexed.
+    pub fn admitted(&self, keys: &BlockingKeys) -> Vec<&'a Candidate> {
+        let names = (
+            keys.family_phonetic.as_str(),
+            keys.given_phonetic.as_str(),
+            keys.birth_year,
+        );
+        let mut positions: Vec<usize> = [
+            self.by_date_of_birth.get(&keys.date_of_birth),
+            self.by_phonetic_names.get(&names),
+            self.by_postcode.get(keys.postcode.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .collect();
+        // A candidate found by two keys is indexed under both; a position is one candidate.
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+            .into_iter()
+            .map(|position| &self.candidates[position])
+            .collect()
     }
 }
 
@@ -738,6 +818,59 @@ mod tests {
         assert_eq!(
             decide(&search(&searched), &list, policy),
             decide(&search(&searched), &reversed, policy)
+        );
+    }
+
+    #[test]
+    fn a_search_sees_only_the_candidates_its_blocking_keys_admit() {
+        let searched = jane();
+        let same_date = person(
+            "Ann",
+            "Brown",
+            searched.date_of_birth,
+            Gender::Female,
+            "L1 8JQ",
+        );
+        let same_postcode = person("Tom", "Green", date(1990, 1, 2), Gender::Male, "CV4 9EE");
+        let sounds_alike = person(
+            "Jayne",
+            "Smyth",
+            date(2008, 11, 30),
+            Gender::Female,
+            "M1 1AA",
+        );
+        let same_year_other_sound =
+            person("Mary", "Smyth", date(2008, 5, 5), Gender::Female, "M1 1AB");
+        let stranger = person("Jane", "Smith", date(1999, 3, 14), Gender::Female, "B1 1AA");
+        let all = vec![
+            candidate(ULN_A, &same_date),
+            candidate(ULN_B, &stranger),
+            candidate(ULN_C, &same_postcode),
+            candidate("7667649978", &sounds_alike),
+            candidate("8383558804", &same_year_other_sound),
+        ];
+        let keys = BlockingKeys::of(&search(&searched));
+
+        let admitted: Vec<&Candidate> = CandidateIndex::new(&all).admitted(&keys);
+
+        let expected: Vec<&Candidate> = all.iter().filter(|c| keys.admits(&c.profile)).collect();
+        assert_eq!(admitted, expected);
+        let ulns: Vec<String> = admitted.iter().map(|c| c.uln.to_string()).collect();
+        assert_eq!(ulns, [ULN_A, ULN_C, "7667649978"]);
+    }
+
+    #[test]
+    fn a_candidate_found_by_every_key_is_admitted_once() {
+        let searched = jane();
+        let all = vec![candidate(ULN_A, &searched), candidate(ULN_B, &searched)];
+        let keys = BlockingKeys::of(&search(&searched));
+
+        let admitted = CandidateIndex::new(&all).admitted(&keys);
+
+        assert_eq!(admitted, all.iter().collect::<Vec<_>>());
+        assert_eq!(
+            decide(&search(&searched), admitted, MatchPolicy::default()),
+            decide(&search(&searched), &all, MatchPolicy::default())
         );
     }
 }
