@@ -34,12 +34,12 @@ pub struct BatchConfig {
     )]
     pub chunk_size: usize,
 
-    /// Records per MatchLearners call, 1 to 1000: a chunk is matched in pieces of this size
-    /// (the learner service's set matching costs more than linearly in the set's size).
+    /// Records per MatchLearners call, 1 to 1000: a chunk is matched in pieces of this size.
+    /// One call per chunk is cheapest (one candidate query, one shared commit of searches).
     #[arg(
         long = "batch-match-size",
         env = "LRS_BATCH_MATCH_SIZE",
-        default_value_t = 100
+        default_value_t = 500
     )]
     pub match_size: usize,
 
@@ -93,7 +93,7 @@ impl Default for BatchConfig {
         BatchConfig {
             workers: 2,
             chunk_size: 500,
-            match_size: 100,
+            match_size: 500,
             lease: Duration::from_secs(30).into(),
             poll_interval: Duration::from_millis(500).into(),
             watch_interval: Duration::from_secs(1).into(),
