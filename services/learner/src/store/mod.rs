@@ -6,6 +6,7 @@
 //! Writes that depend on what was read are conditional on the version read.
 
 mod postgres;
+mod queries;
 mod row;
 mod sqlite;
 
