@@ -1,14 +1,19 @@
-//! `learner-bench`: the learner service on PostgreSQL with millions of synthetic learners.
+//! `learner-bench`: the learner service on PostgreSQL with millions of synthetic learners,
+//! called through the gateway as integrators call it.
 //!
 //! Loads the learners with `COPY` in chunks (unless `--skip-load` reuses a loaded database),
-//! starts the learner service in-process on 127.0.0.1:0, and measures, with several
-//! concurrent clients for a fixed time each:
+//! starts a stand-in identity service, the learner service and the gateway in-process on
+//! 127.0.0.1, and measures, with several concurrent clients for a fixed time each:
 //!
-//! - the baseline round trip: gRPC health `Check` on the same server;
-//! - `GetLearner` by ULN and names;
-//! - `FindLearnersByDemographics` (one search in five with a misspelt family name);
+//! - the baseline round trip: a bare tonic server answering an echo call;
+//! - `GetLearner` by ULN and names, through the gateway and straight to the learner service;
+//! - `FindLearnersByDemographics` (one search in five with a misspelt family name), through
+//!   the gateway and straight to the learner service;
 //! - the baselines in SQL: the store's ULN lookup and its candidate query, called directly
-//!   with the same keys and the same pool.
+//!   with the same keys and the same pool, and the very same statements run by `pgbench`
+//!   (skipped with `--no-pgbench`, or when `pgbench` is not on the path);
+//! - the echo call and `GetLearner` through the gateway once more with one client, whose
+//!   latency has no queueing in it.
 //!
 //! It prints a Markdown table of throughput and latency percentiles and the ratios of each
 //! RPC to its baselines. Timings are never asserted: this is a report, not a test.
@@ -19,36 +24,33 @@
 //! ```
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lrs_fields::codes::AbilityToShare;
 use lrs_fields::date::SystemClock;
 use lrs_fields::uln::Uln;
+use lrs_gateway::{Gateway, GatewayConfig};
 use lrs_learner::domain::{BlockingKeys, LearnerDetails};
 use lrs_learner::store::{LearnerStore, NewLearner, PostgresLearnerStore};
 use lrs_learner::{Learner, LearnerConfig};
 use lrs_proto::learner::v1 as pb;
 use lrs_proto::learner::v1::learner_service_client::LearnerServiceClient;
-use lrs_server::auth::{
-    AuthError, Authenticator, Claims, ISSUER, KeySource, OrganisationKind, PrincipalKind, Role,
-    VerifyingKey,
-};
+use lrs_server::auth::{Authenticator, IdentityKeySource};
+use lrs_server::host::ServiceHost;
+use lrs_server::testing::{EchoClient, EchoService, RunningHost, TestIdentity};
 use lrs_store::{Database, DatabaseConfig};
 use lrs_synthetic::{Learners, SyntheticLearner};
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Measures the learner service against baselines measured in the same run.
 #[derive(Debug, Parser)]
@@ -74,6 +76,9 @@ struct Args {
     /// The synthetic learners' seed.
     #[arg(long = "seed", default_value_t = 1)]
     seed: u64,
+    /// Leave out the `pgbench` baselines.
+    #[arg(long = "no-pgbench")]
+    no_pgbench: bool,
 }
 
 /// What a search or lookup needs of a loaded learner.
@@ -209,55 +214,10 @@ fn url_with_database(admin: &str, database: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{database}"))
 }
 
-/// Signs requests with the benchmark user's token.
-#[derive(Clone)]
-struct Bearer(Arc<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl Bearer {
-    fn sign<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", (*self.0).clone());
-        request
-    }
-}
-
-struct BenchKeys {
-    public_pem: String,
-}
-
-#[async_trait::async_trait]
-impl KeySource for BenchKeys {
-    async fn verifying_keys(&self) -> Result<Vec<VerifyingKey>, AuthError> {
-        Ok(vec![VerifyingKey::from_pem("bench", &self.public_pem)?])
-    }
-}
-
-fn token(signing: &EncodingKey) -> anyhow::Result<String> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        iss: ISSUER.into(),
-        sub: "bench-user".into(),
-        exp: now + 3600,
-        iat: now,
-        jti: "bench".into(),
-        kind: PrincipalKind::User,
-        org: Some("0b0c6a0e-2f44-4bb6-9a55-7bd1c1c0c001".into()),
-        org_kind: Some(OrganisationKind::LearnerRegistrationBody),
-        ukprn: Some("10000001".into()),
-        roles: vec![Role::OnlineUser],
-        uln: None,
-        pwd_change: false,
-    };
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some("bench".into());
-    Ok(jsonwebtoken::encode(&header, &claims, signing)?)
-}
-
 /// The latencies and rate of one workload.
 struct Measured {
     name: &'static str,
+    clients: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
@@ -314,6 +274,7 @@ where
             latencies.sort_unstable();
             return Ok(Measured {
                 name,
+                clients,
                 latencies,
                 elapsed: started.elapsed(),
             });
@@ -349,234 +310,535 @@ fn search(sample: &Sample, typo: bool) -> pb::DemographicSearch {
     }
 }
 
+/// Signs requests with the benchmark user's token.
+#[derive(Clone)]
+struct Bearer(Arc<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    fn new(token: &str) -> anyhow::Result<Self> {
+        Ok(Self(Arc::new(format!("Bearer {token}").parse()?)))
+    }
+
+    fn sign<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", (*self.0).clone());
+        request
+    }
+}
+
+/// The running services: the stand-in identity, the learner service, the gateway in front
+/// of both, and a bare tonic echo server beside them.
+struct Suite {
+    gateway: Arc<Vec<Channel>>,
+    learner: Arc<Vec<Channel>>,
+    echo: Arc<Vec<Channel>>,
+    store: Arc<dyn LearnerStore>,
+    bearer: Bearer,
+    _hosts: [RunningHost; 2],
+}
+
+/// Channels to `url`: a few HTTP/2 connections, so that clients do not all share one.
+async fn channels(url: &str, clients: usize) -> anyhow::Result<Arc<Vec<Channel>>> {
+    let mut channels = Vec::new();
+    for _ in 0..clients.clamp(1, 4) {
+        channels.push(Channel::from_shared(url.to_owned())?.connect().await?);
+    }
+    Ok(Arc::new(channels))
+}
+
+async fn start_suite(database: &Database, clients: usize) -> anyhow::Result<Suite> {
+    let identity = TestIdentity::new(3600);
+    let identity_host =
+        RunningHost::start(ServiceHost::new("identity").add_service(identity.clone())).await;
+    let authenticator = Authenticator::new(IdentityKeySource::new(identity_host.channel()));
+    let learner = Learner::open(
+        database,
+        &LearnerConfig::default(),
+        Arc::new(SystemClock),
+        authenticator,
+    )
+    .await?;
+    let store = Arc::clone(learner.register().store());
+    let learner_host =
+        RunningHost::start(ServiceHost::new("learner").add_service(learner.grpc_service())).await;
+
+    let config = GatewayConfig {
+        route_identity: Some(identity_host.url()),
+        route_learner: Some(learner_host.url()),
+        // The benchmark is one organisation calling as fast as it can.
+        rate_limit_per_second: 1_000_000,
+        rate_limit_burst: 1_000_000,
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::new(&config)?;
+    let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_url = format!("http://{}", gateway_listener.local_addr()?);
+    tokio::spawn(gateway.serve(
+        gateway_listener,
+        Duration::from_secs(1),
+        std::future::pending(),
+    ));
+
+    let echo_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let echo_url = format!("http://{}", echo_listener.local_addr()?);
+    let echo_server = tonic::transport::Server::builder()
+        .add_service(EchoService::new())
+        .serve_with_incoming(TcpListenerStream::new(echo_listener));
+    tokio::spawn(echo_server);
+
+    Ok(Suite {
+        gateway: channels(&gateway_url, clients).await?,
+        learner: channels(&learner_host.url(), clients).await?,
+        echo: channels(&echo_url, clients).await?,
+        store,
+        bearer: Bearer::new(&identity.token(&TestIdentity::user_claims(ORGANISATION)))?,
+        _hosts: [identity_host, learner_host],
+    })
+}
+
+/// The organisation the benchmark user belongs to.
+const ORGANISATION: &str = "0b0c6a0e-2f44-4bb6-9a55-7bd1c1c0c001";
+
+/// Spreads rounds over the samples.
+fn pick(samples: &[Sample], round: usize) -> &Sample {
+    &samples[round.wrapping_mul(2_654_435_761) % samples.len()]
+}
+
+async fn echo_calls(
+    name: &'static str,
+    channels: &Arc<Vec<Channel>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let channels = Arc::clone(channels);
+    measure(name, clients, duration, move |round| {
+        let channel = channels[round % channels.len()].clone();
+        async move {
+            EchoClient::new(channel).echo("lrs").await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn get_learner_calls(
+    name: &'static str,
+    channels: &Arc<Vec<Channel>>,
+    suite: &Suite,
+    samples: &Arc<Vec<Sample>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let (channels, samples, bearer) = (
+        Arc::clone(channels),
+        Arc::clone(samples),
+        suite.bearer.clone(),
+    );
+    measure(name, clients, duration, move |round| {
+        let channel = channels[round % channels.len()].clone();
+        let sample = pick(&samples, round);
+        let request = bearer.sign(pb::GetLearnerRequest {
+            uln: sample.uln.to_string(),
+            given_name: sample.learner.given_name.clone(),
+            family_name: sample.learner.family_name.clone(),
+            find_type: pb::FindType::Full as i32,
+        });
+        async move {
+            let answer = LearnerServiceClient::new(channel)
+                .get_learner(request)
+                .await?;
+            anyhow::ensure!(answer.into_inner().outcome == pb::MatchOutcome::ExactMatch as i32);
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn find_calls(
+    name: &'static str,
+    channels: &Arc<Vec<Channel>>,
+    suite: &Suite,
+    samples: &Arc<Vec<Sample>>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    let (channels, samples, bearer) = (
+        Arc::clone(channels),
+        Arc::clone(samples),
+        suite.bearer.clone(),
+    );
+    measure(name, clients, duration, move |round| {
+        let channel = channels[round % channels.len()].clone();
+        let request = bearer.sign(pb::FindLearnersByDemographicsRequest {
+            search: Some(search(pick(&samples, round), round % 5 == 4)),
+        });
+        async move {
+            LearnerServiceClient::new(channel)
+                .find_learners_by_demographics(request)
+                .await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+fn blocking_keys(sample: &Sample) -> BlockingKeys {
+    BlockingKeys::of(&details(&sample.learner).match_profile())
+}
+
+/// The same statements as the store's, run by `pgbench` with each transaction picking a
+/// sample's keys from a table first (`\gset`); the statement's own mean latency is read from
+/// pgbench's per-statement report.
+struct Pgbench {
+    name: &'static str,
+    mean: Duration,
+    transactions_per_second: f64,
+}
+
+async fn pgbench_baselines(
+    url: &str,
+    pool: &PgPool,
+    samples: &[Sample],
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<Pgbench>> {
+    let literal = |value: &dyn std::fmt::Display| format!("{{\"{value}\"}}");
+    pool.execute(
+        "DROP TABLE IF EXISTS bench_samples; CREATE TABLE bench_samples (i int PRIMARY KEY, \
+         uln bigint, p1 text, p2 text, p3 text, p4 text, p5 text, p6 text, p7 text, p8 text, \
+         p9 text, p10 text)",
+    )
+    .await?;
+    let mut columns: [Vec<String>; 10] = Default::default();
+    let mut ulns = Vec::new();
+    for sample in samples {
+        let keys = blocking_keys(sample);
+        let values: [&dyn std::fmt::Display; 10] = [
+            &keys.date_of_birth,
+            &keys.family_phonetic,
+            &keys.date_of_birth,
+            &keys.given_phonetic,
+            &keys.date_of_birth,
+            &keys.family_initial,
+            &keys.family_phonetic,
+            &keys.given_phonetic,
+            &keys.birth_year,
+            &keys.postcode,
+        ];
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(literal(value));
+        }
+        ulns.push(i64::try_from(sample.uln.as_u64())?);
+    }
+    let ordinals: Vec<i32> = (1..=i32::try_from(samples.len())?).collect();
+    let mut insert = sqlx::query(
+        "INSERT INTO bench_samples SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::text[], \
+         $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+         $11::text[], $12::text[])",
+    )
+    .bind(ordinals)
+    .bind(ulns);
+    for column in columns {
+        insert = insert.bind(column);
+    }
+    insert.execute(pool).await?;
+
+    let mut candidates = PostgresLearnerStore::candidates_statement();
+    for n in (1..=11).rev() {
+        candidates = candidates.replace(&format!("${n}"), &format!(":p{n}"));
+    }
+    let by_uln = PostgresLearnerStore::learner_by_uln_statement().replace("$1", ":uln");
+    let pick = format!("\\set i random(1, {})\n", samples.len());
+    let cap = LearnerConfig::default().blocking_cap;
+    let scripts = [
+        (
+            "pgbench: the same ULN lookup",
+            format!("{pick}SELECT uln FROM bench_samples WHERE i = :i \\gset\n{by_uln};\n"),
+            "WHERE uln =",
+        ),
+        (
+            "pgbench: the same candidate query",
+            format!(
+                "{pick}\\set p11 {cap}\nSELECT p1, p2, p3, p4, p5, p6, p7, p8, p9, p10 FROM \
+                 bench_samples WHERE i = :i \\gset\n{candidates};\n"
+            ),
+            "FROM UNNEST",
+        ),
+    ];
+    let folder = std::env::temp_dir().join(format!("lrs-learner-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&folder)?;
+    let mut results = Vec::new();
+    for (index, (name, script, marker)) in scripts.into_iter().enumerate() {
+        let path = folder.join(format!("script-{index}.sql"));
+        std::fs::write(&path, script)?;
+        let output = Command::new("pgbench")
+            .args(["--no-vacuum", "--protocol=prepared", "--report-per-command"])
+            .arg(format!("--client={clients}"))
+            .arg(format!("--jobs={}", clients.min(2)))
+            .arg(format!("--time={}", duration.as_secs().max(1)))
+            .arg(format!("--file={}", path.display()))
+            .arg(url)
+            .output()
+            .context("running pgbench")?;
+        let report = String::from_utf8_lossy(&output.stdout);
+        anyhow::ensure!(
+            output.status.success(),
+            "pgbench failed: {}{}",
+            report,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        results.push(parse_pgbench(name, &report, marker)?);
+    }
+    std::fs::remove_dir_all(&folder)?;
+    pool.execute("DROP TABLE bench_samples").await?;
+    Ok(results)
+}
+
+/// Reads the transactions per second and the mean latency of the statement containing
+/// `marker` from a `pgbench --report-per-command` report.
+fn parse_pgbench(name: &'static str, report: &str, marker: &str) -> anyhow::Result<Pgbench> {
+    let transactions_per_second = report
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .context("pgbench reported no tps")?
+        .parse()?;
+    let milliseconds: f64 = report
+        .lines()
+        .find(|line| line.contains(marker) && !line.contains("bench_samples"))
+        .and_then(|line| line.split_whitespace().next())
+        .context("pgbench reported no latency for the statement")?
+        .parse()?;
+    Ok(Pgbench {
+        name,
+        mean: Duration::from_secs_f64(milliseconds / 1000.0),
+        transactions_per_second,
+    })
+}
+
+/// Candidates per search over 200 samples, sorted.
+async fn candidate_counts(
+    store: &dyn LearnerStore,
+    samples: &[Sample],
+) -> anyhow::Result<Vec<usize>> {
+    let cap = LearnerConfig::default().blocking_cap;
+    let mut sizes = Vec::new();
+    for round in 0..200 {
+        let keys = blocking_keys(pick(samples, round * 7919));
+        sizes.push(store.candidates(&[keys], cap).await?.len());
+    }
+    sizes.sort_unstable();
+    Ok(sizes)
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (database, samples) = prepare(&args).await?;
     let samples = Arc::new(samples);
     anyhow::ensure!(!samples.is_empty(), "no learners to look up");
-
-    let signing = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
-    let private = signing.to_pkcs8_pem(LineEnding::LF)?;
-    let public_pem = signing.verifying_key().to_public_key_pem(LineEnding::LF)?;
-    let signing = EncodingKey::from_ed_pem(private.as_bytes())?;
-    let authenticator = Authenticator::new(BenchKeys { public_pem });
-    let config = LearnerConfig::default();
-    let learner = Learner::open(&database, &config, Arc::new(SystemClock), authenticator).await?;
-    let store: Arc<dyn LearnerStore> = Arc::clone(learner.register().store());
-
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_serving::<pb::learner_service_server::LearnerServiceServer<lrs_learner::LearnerGrpc>>()
-        .await;
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let router = tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(learner.grpc_service());
-    tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
-
-    let endpoint = format!("http://{address}");
-    let mut channels = Vec::new();
-    for _ in 0..args.clients.clamp(1, 4) {
-        channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
-    }
-    let channels = Arc::new(channels);
-    let bearer: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", token(&signing)?).parse()?;
-    let signed = Bearer(Arc::new(bearer));
-
-    let mut results = Vec::new();
+    let suite = start_suite(&database, args.clients).await?;
     let (clients, duration) = (args.clients, args.duration);
 
-    let pick = |samples: &Arc<Vec<Sample>>, round: usize| {
-        let index = (round.wrapping_mul(2_654_435_761)) % samples.len();
-        samples[index].clone()
-    };
-
-    {
-        let channels = Arc::clone(&channels);
-        results.push(
-            measure(
-                "tonic round trip (health Check)",
-                clients,
-                duration,
-                move |round| {
-                    let channel = channels[round % channels.len()].clone();
-                    async move {
-                        let request = HealthCheckRequest {
-                            service: String::new(),
-                        };
-                        HealthClient::new(channel).check(request).await?;
-                        Ok(())
-                    }
-                },
-            )
-            .await?,
-        );
-    }
-    {
-        let (channels, samples, signed) =
-            (Arc::clone(&channels), Arc::clone(&samples), signed.clone());
-        results.push(
-            measure("GetLearner (FULL)", clients, duration, move |round| {
-                let channel = channels[round % channels.len()].clone();
-                let sample = pick(&samples, round);
-                let signed = signed.clone();
-                async move {
-                    let request = pb::GetLearnerRequest {
-                        uln: sample.uln.to_string(),
-                        given_name: sample.learner.given_name.clone(),
-                        family_name: sample.learner.family_name.clone(),
-                        find_type: pb::FindType::Full as i32,
-                    };
-                    let answer = LearnerServiceClient::new(channel)
-                        .get_learner(signed.sign(request))
-                        .await?;
-                    anyhow::ensure!(
-                        answer.into_inner().outcome == pb::MatchOutcome::ExactMatch as i32
-                    );
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-    }
-    {
-        let (store, samples) = (Arc::clone(&store), Arc::clone(&samples));
-        results.push(
-            measure(
-                "SQL: ULN lookup (store, same pool)",
-                clients,
-                duration,
-                move |round| {
-                    let (store, sample) = (Arc::clone(&store), pick(&samples, round));
-                    async move {
-                        store
-                            .learner_by_uln(sample.uln)
-                            .await?
-                            .context("a loaded learner")?;
-                        Ok(())
-                    }
-                },
-            )
-            .await?,
-        );
-    }
-    {
-        let (channels, samples, signed) =
-            (Arc::clone(&channels), Arc::clone(&samples), signed.clone());
-        results.push(
-            measure(
-                "FindLearnersByDemographics",
-                clients,
-                duration,
-                move |round| {
-                    let channel = channels[round % channels.len()].clone();
-                    let sample = pick(&samples, round);
-                    let signed = signed.clone();
-                    async move {
-                        let request = pb::FindLearnersByDemographicsRequest {
-                            search: Some(search(&sample, round % 5 == 4)),
-                        };
-                        LearnerServiceClient::new(channel)
-                            .find_learners_by_demographics(signed.sign(request))
-                            .await?;
-                        Ok(())
-                    }
-                },
-            )
-            .await?,
-        );
-    }
-    {
-        let (store, samples) = (Arc::clone(&store), Arc::clone(&samples));
-        let cap = config.blocking_cap;
-        results.push(
-            measure(
-                "SQL: candidate query (store, same pool)",
-                clients,
-                duration,
-                move |round| {
-                    let (store, sample) = (Arc::clone(&store), pick(&samples, round));
-                    async move {
-                        let profile = details(&sample.learner).match_profile();
-                        store.candidates(&[BlockingKeys::of(&profile)], cap).await?;
-                        Ok(())
-                    }
-                },
-            )
-            .await?,
-        );
-    }
-
-    let blocking: Vec<usize> = {
-        let mut sizes = Vec::new();
-        for round in 0..200 {
-            let sample = pick(&samples, round * 7919);
-            let profile = details(&sample.learner).match_profile();
-            sizes.push(
-                store
-                    .candidates(&[BlockingKeys::of(&profile)], config.blocking_cap)
-                    .await?
-                    .len(),
-            );
-        }
-        sizes.sort_unstable();
-        sizes
-    };
-
-    println!("| workload | calls/s | p50 | p95 | p99 |");
-    println!("|---|---:|---:|---:|---:|");
-    for m in &results {
-        println!(
-            "| {} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs |",
-            m.name,
-            m.rate(),
-            m.percentile(0.50).as_secs_f64() * 1e6,
-            m.percentile(0.95).as_secs_f64() * 1e6,
-            m.percentile(0.99).as_secs_f64() * 1e6,
-        );
-    }
-    let [health, get, uln_sql, find, candidates_sql] = &results[..] else {
-        anyhow::bail!("five workloads expected");
-    };
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    println!();
-    println!(
-        "- GetLearner p50 / health p50: {:.2}",
-        ratio(get.percentile(0.5), health.percentile(0.5))
-    );
-    println!(
-        "- GetLearner p50 / ULN lookup SQL p50: {:.2}",
-        ratio(get.percentile(0.5), uln_sql.percentile(0.5))
-    );
-    println!(
-        "- Find p95 / candidate SQL p95: {:.2}",
-        ratio(find.percentile(0.95), candidates_sql.percentile(0.95))
-    );
-    println!(
-        "- Find p95 / health p95: {:.2}",
-        ratio(find.percentile(0.95), health.percentile(0.95))
-    );
-    println!(
-        "- Find calls/s / health calls/s: {:.3}",
-        find.rate() / health.rate()
-    );
-    println!(
-        "- candidates per search (200 samples): median {}, p95 {}, max {}",
-        blocking[blocking.len() / 2],
-        blocking[blocking.len() * 95 / 100],
-        blocking[blocking.len() - 1]
-    );
-    println!(
-        "- {} learners, {} clients, {:?} per workload, {} cores",
-        args.learners,
+    let echo = echo_calls("tonic echo (bare server)", &suite.echo, clients, duration).await?;
+    let get_gateway = get_learner_calls(
+        "GetLearner (FULL), through the gateway",
+        &suite.gateway,
+        &suite,
+        &samples,
         clients,
         duration,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
+    )
+    .await?;
+    let get_direct = get_learner_calls(
+        "GetLearner (FULL), straight to the learner service",
+        &suite.learner,
+        &suite,
+        &samples,
+        clients,
+        duration,
+    )
+    .await?;
+    let uln_sql = {
+        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
+        measure(
+            "SQL: ULN lookup (store, same pool)",
+            clients,
+            duration,
+            move |round| {
+                let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
+                async move {
+                    store
+                        .learner_by_uln(uln)
+                        .await?
+                        .context("a loaded learner")?;
+                    Ok(())
+                }
+            },
+        )
+        .await?
+    };
+    let find_gateway = find_calls(
+        "FindLearnersByDemographics, through the gateway",
+        &suite.gateway,
+        &suite,
+        &samples,
+        clients,
+        duration,
+    )
+    .await?;
+    let find_direct = find_calls(
+        "FindLearnersByDemographics, straight to the learner service",
+        &suite.learner,
+        &suite,
+        &samples,
+        clients,
+        duration,
+    )
+    .await?;
+    let candidates_sql = {
+        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
+        let cap = LearnerConfig::default().blocking_cap;
+        measure(
+            "SQL: candidate query (store, same pool)",
+            clients,
+            duration,
+            move |round| {
+                let store = Arc::clone(&store);
+                let keys = blocking_keys(pick(&samples, round));
+                async move {
+                    store.candidates(&[keys], cap).await?;
+                    Ok(())
+                }
+            },
+        )
+        .await?
+    };
+    let echo_one = echo_calls(
+        "tonic echo (bare server), 1 client",
+        &suite.echo,
+        1,
+        duration,
+    )
+    .await?;
+    let get_one = get_learner_calls(
+        "GetLearner (FULL), through the gateway, 1 client",
+        &suite.gateway,
+        &suite,
+        &samples,
+        1,
+        duration,
+    )
+    .await?;
+
+    let url = url_with_database(&args.database_url, &args.database)?;
+    let Database::Postgres(postgres) = &database else {
+        anyhow::bail!("the benchmark needs PostgreSQL");
+    };
+    let pgbench_found = Command::new("pgbench").arg("--version").output().is_ok();
+    let pgbench = if args.no_pgbench || !pgbench_found {
+        Vec::new()
+    } else {
+        pgbench_baselines(&url, postgres.pool(), &samples, clients, duration).await?
+    };
+    let counts = candidate_counts(&*suite.store, &samples).await?;
+
+    let mut report = String::new();
+    writeln!(report, "| workload | clients | calls/s | p50 | p95 | p99 |")?;
+    writeln!(report, "|---|---:|---:|---:|---:|---:|")?;
+    for m in [
+        &echo,
+        &get_gateway,
+        &get_direct,
+        &uln_sql,
+        &find_gateway,
+        &find_direct,
+        &candidates_sql,
+        &echo_one,
+        &get_one,
+    ] {
+        writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs |",
+            m.name,
+            m.clients,
+            m.rate(),
+            micros(m.percentile(0.50)),
+            micros(m.percentile(0.95)),
+            micros(m.percentile(0.99)),
+        )?;
+    }
+    for p in &pgbench {
+        writeln!(
+            report,
+            "| {} (mean of the statement; tps counts the sample pick too) | {clients} | {:.0} | {:.0} µs mean | | |",
+            p.name,
+            p.transactions_per_second,
+            micros(p.mean),
+        )?;
+    }
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    writeln!(report)?;
+    writeln!(
+        report,
+        "- GetLearner through the gateway, 1 client: p50 {:.0} µs (target at most 300 µs); \
+         {:.2} × the bare echo p50",
+        micros(get_one.percentile(0.5)),
+        ratio(get_one.percentile(0.5), echo_one.percentile(0.5)),
+    )?;
+    writeln!(
+        report,
+        "- GetLearner through the gateway, {clients} clients: p50 {:.0} µs; {:.2} × the bare \
+         echo p50; {:.2} × the store's ULN lookup p50",
+        micros(get_gateway.percentile(0.5)),
+        ratio(get_gateway.percentile(0.5), echo.percentile(0.5)),
+        ratio(get_gateway.percentile(0.5), uln_sql.percentile(0.5)),
+    )?;
+    writeln!(
+        report,
+        "- FindLearnersByDemographics through the gateway: p95 {:.0} µs (target at most \
+         5,000 µs) at {:.0} searches/s (target at least 2,000); p95 {:.2} × the candidate \
+         query's p95; {:.3} × the bare echo's calls/s",
+        micros(find_gateway.percentile(0.95)),
+        find_gateway.rate(),
+        ratio(
+            find_gateway.percentile(0.95),
+            candidates_sql.percentile(0.95)
+        ),
+        find_gateway.rate() / echo.rate(),
+    )?;
+    for p in &pgbench {
+        writeln!(
+            report,
+            "- {}: mean {:.0} µs, {:.0} transactions/s",
+            p.name,
+            micros(p.mean),
+            p.transactions_per_second
+        )?;
+    }
+    if pgbench.is_empty() {
+        writeln!(report, "- pgbench baselines not run")?;
+    }
+    writeln!(
+        report,
+        "- candidates per search (200 samples): median {}, p95 {}, max {}",
+        counts[counts.len() / 2],
+        counts[counts.len() * 95 / 100],
+        counts[counts.len() - 1]
+    )?;
+    writeln!(
+        report,
+        "- {} learners, {:?} per workload, {} cores",
+        args.learners,
+        duration,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )?;
+    print!("{report}");
     Ok(())
 }

@@ -27,8 +27,9 @@ pub struct LearnerConfig {
     )]
     pub match_threshold: u32,
 
-    /// Most learners that one blocking key (date of birth; phonetic family and given names
-    /// with year of birth; postcode) brings into a search as candidates, lowest ULNs first.
+    /// Most learners that one blocking-key lookup (date of birth with a name's phonetic key or
+    /// the family name's initial; phonetic family and given names with year of birth;
+    /// postcode) brings into a search as candidates, lowest ULNs first.
     #[arg(
         long = "match-blocking-cap",
         env = "LRS_MATCH_BLOCKING_CAP",

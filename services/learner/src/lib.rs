@@ -4,8 +4,9 @@
 //! integrators, `LearnerInternalService` for the suite's own services), is taken apart and
 //! validated by the field rules of `lrs-fields`, and is carried out by the [`Register`]:
 //!
-//! - a demographic search reads candidates by three indexed blocking keys (date of birth;
-//!   phonetic family and given names with year of birth; postcode), scores them in Rust by the rules of
+//! - a demographic search reads candidates by indexed blocking keys (date of birth with either
+//!   name's phonetic key or the family name's initial; phonetic family and given names with
+//!   year of birth; postcode), scores them in Rust by the rules of
 //!   [`domain::matching`], and records the search durably through a group committer, so
 //!   concurrent searches share one commit;
 //! - a registration needs such a search (the rule of [`domain::registration`]), allocates a

@@ -400,41 +400,55 @@ fn exact_decision<'a>(
 }
 
 /// The candidates of a set of searches, indexed by each blocking key, so that each search
-/// takes its own candidates from the entries of its three keys instead of filtering the
-/// candidates of the whole set (which grows with the square of the set's size).
+/// takes its own candidates from the entries of its keys instead of filtering the candidates
+/// of the whole set (which grows with the square of the set's size).
 #[derive(Debug)]
 pub struct CandidateIndex<'a> {
     candidates: &'a [Candidate],
-    by_date_of_birth: HashMap<NaiveDate, Vec<usize>>,
+    by_birth_and_family: HashMap<(NaiveDate, &'a str), Vec<usize>>,
+    by_birth_and_given: HashMap<(NaiveDate, &'a str), Vec<usize>>,
+    by_birth_and_initial: HashMap<(NaiveDate, &'a str), Vec<usize>>,
     by_phonetic_names: HashMap<(&'a str, &'a str, i32), Vec<usize>>,
     by_postcode: HashMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> CandidateIndex<'a> {
-    /// Indexes `candidates` by date of birth, by (phonetic family key, phonetic given key,
-    /// year of birth) and by compact postcode.
+    /// Indexes `candidates` by date of birth with each name's phonetic key and with the
+    /// family name's initial, by (phonetic family key, phonetic given key, year of birth) and
+    /// by compact postcode.
     pub fn new(candidates: &'a [Candidate]) -> CandidateIndex<'a> {
         let mut index = CandidateIndex {
             candidates,
-            by_date_of_birth: HashMap::new(),
+            by_birth_and_family: HashMap::new(),
+            by_birth_and_given: HashMap::new(),
+            by_birth_and_initial: HashMap::new(),
             by_phonetic_names: HashMap::new(),
             by_postcode: HashMap::new(),
         };
         for (position, candidate) in candidates.iter().enumerate() {
             let profile = &candidate.profile;
-            index
-                .by_date_of_birth
-                .entry(profile.date_of_birth)
-                .or_default()
-                .push(position);
-            let names = (
+            let (family, given) = (
                 profile.family.phonetic.as_str(),
                 profile.given.phonetic.as_str(),
-                profile.birth_year(),
             );
             index
+                .by_birth_and_family
+                .entry((profile.date_of_birth, family))
+                .or_default()
+                .push(position);
+            index
+                .by_birth_and_given
+                .entry((profile.date_of_birth, given))
+                .or_default()
+                .push(position);
+            index
+                .by_birth_and_initial
+                .entry((profile.date_of_birth, profile.family.initial()))
+                .or_default()
+                .push(position);
+            index
                 .by_phonetic_names
-                .entry(names)
+                .entry((family, given, profile.birth_year()))
                 .or_default()
                 .push(position);
             index
@@ -449,14 +463,14 @@ impl<'a> CandidateIndex<'a> {
     /// The candidates that share at least one blocking key with `keys` (those
     /// [`BlockingKeys::admits`]), each once, in the order they were indexed.
     pub fn admitted(&self, keys: &BlockingKeys) -> Vec<&'a Candidate> {
-        let names = (
-            keys.family_phonetic.as_str(),
-            keys.given_phonetic.as_str(),
-            keys.birth_year,
-        );
+        let (family, given) = (keys.family_phonetic.as_str(), keys.given_phonetic.as_str());
         let mut positions: Vec<usize> = [
-            self.by_date_of_birth.get(&keys.date_of_birth),
-            self.by_phonetic_names.get(&names),
+            self.by_birth_and_family.get(&(keys.date_of_birth, family)),
+            self.by_birth_and_given.get(&(keys.date_of_birth, given)),
+            self.by_birth_and_initial
+                .get(&(keys.date_of_birth, keys.family_initial.as_str())),
+            self.by_phonetic_names
+                .get(&(family, given, keys.birth_year)),
             self.by_postcode.get(keys.postcode.as_str()),
         ]
         .into_iter()
@@ -824,13 +838,11 @@ mod tests {
     #[test]
     fn a_search_sees_only_the_candidates_its_blocking_keys_admit() {
         let searched = jane();
-        let same_date = person(
-            "Ann",
-            "Brown",
-            searched.date_of_birth,
-            Gender::Female,
-            "L1 8JQ",
-        );
+        let born = searched.date_of_birth;
+        let same_date_family_sound = person("Ann", "Smyth", born, Gender::Female, "L1 8JQ");
+        let same_date_given_sound = person("Jayne", "Brown", born, Gender::Female, "L2 2AA");
+        let same_date_family_initial = person("Ann", "Smiht", born, Gender::Female, "L4 4AA");
+        let same_date_other_names = person("Ann", "Brown", born, Gender::Female, "L3 3AA");
         let same_postcode = person("Tom", "Green", date(1990, 1, 2), Gender::Male, "CV4 9EE");
         let sounds_alike = person(
             "Jayne",
@@ -843,11 +855,14 @@ mod tests {
             person("Mary", "Smyth", date(2008, 5, 5), Gender::Female, "M1 1AB");
         let stranger = person("Jane", "Smith", date(1999, 3, 14), Gender::Female, "B1 1AA");
         let all = vec![
-            candidate(ULN_A, &same_date),
+            candidate(ULN_A, &same_date_family_sound),
             candidate(ULN_B, &stranger),
             candidate(ULN_C, &same_postcode),
             candidate("7667649978", &sounds_alike),
             candidate("8383558804", &same_year_other_sound),
+            candidate("1964986809", &same_date_given_sound),
+            candidate("1174112637", &same_date_other_names),
+            candidate("5550000015", &same_date_family_initial),
         ];
         let keys = BlockingKeys::of(&search(&searched));
 
@@ -856,7 +871,10 @@ mod tests {
         let expected: Vec<&Candidate> = all.iter().filter(|c| keys.admits(&c.profile)).collect();
         assert_eq!(admitted, expected);
         let ulns: Vec<String> = admitted.iter().map(|c| c.uln.to_string()).collect();
-        assert_eq!(ulns, [ULN_A, ULN_C, "7667649978"]);
+        assert_eq!(
+            ulns,
+            [ULN_A, ULN_C, "7667649978", "1964986809", "5550000015"]
+        );
     }
 
     #[test]

@@ -224,6 +224,13 @@ pub struct NameKey {
 }
 
 impl NameKey {
+    /// The first character of the normalised name (empty when the name normalises to
+    /// nothing), as SQL's `substr(name, 1, 1)` reads it.
+    pub fn initial(&self) -> &str {
+        let end = self.normalised.chars().next().map_or(0, char::len_utf8);
+        &self.normalised[..end]
+    }
+
     /// The keys of a name as written.
     pub fn of(name: &str) -> NameKey {
         NameKey {
@@ -293,6 +300,8 @@ pub struct BlockingKeys {
     pub date_of_birth: NaiveDate,
     /// Phonetic key of the family name.
     pub family_phonetic: String,
+    /// First character of the normalised family name.
+    pub family_initial: String,
     /// Phonetic key of the given name.
     pub given_phonetic: String,
     /// Year of birth.
@@ -307,15 +316,21 @@ impl BlockingKeys {
         BlockingKeys {
             date_of_birth: profile.date_of_birth,
             family_phonetic: profile.family.phonetic.clone(),
+            family_initial: profile.family.initial().to_owned(),
             given_phonetic: profile.given.phonetic.clone(),
             birth_year: profile.birth_year(),
             postcode: profile.postcode.clone(),
         }
     }
 
-    /// Whether a candidate's profile shares at least one blocking key with these.
+    /// Whether a candidate's profile shares at least one blocking key with these: the date of
+    /// birth with the phonetic key of either name or with the family name's initial, both
+    /// names' phonetic keys with the year of birth, or the postcode.
     pub fn admits(&self, candidate: &MatchProfile) -> bool {
-        candidate.date_of_birth == self.date_of_birth
+        (candidate.date_of_birth == self.date_of_birth
+            && (candidate.family.phonetic == self.family_phonetic
+                || candidate.given.phonetic == self.given_phonetic
+                || candidate.family.initial() == self.family_initial))
             || candidate.postcode == self.postcode
             || (candidate.family.phonetic == self.family_phonetic
                 && candidate.given.phonetic == self.given_phonetic

@@ -180,88 +180,70 @@ async fn inserts_read_back_and_unique_keys(store: &dyn LearnerStore) {
 }
 
 async fn candidates_come_by_each_blocking_key_and_are_capped(store: &dyn LearnerStore) {
-    let by_date = inserted(
-        insert_one(
-            store,
-            new(
-                "7667649978",
-                details("Zed", "Xu", (2001, 2, 3), "M1 1AE"),
-                None,
-            ),
-        )
-        .await,
-    );
-    let by_name = inserted(
-        insert_one(
-            store,
-            new(
-                "1964986809",
-                details("Tom", "Thomson", (2001, 9, 9), "B1 1AA"),
-                None,
-            ),
-        )
-        .await,
-    );
-    let by_postcode = inserted(
-        insert_one(
-            store,
-            new(
-                "8383558804",
-                details("Ann", "Lee", (1990, 1, 1), "N1 9GU"),
-                None,
-            ),
-        )
-        .await,
-    );
-    let unrelated = inserted(
-        insert_one(
-            store,
-            new(
-                "1174112637",
-                details("Bob", "Ray", (1980, 5, 5), "E1 6AN"),
-                None,
-            ),
-        )
-        .await,
-    );
+    let learner = |uln: Uln, given: &str, family: &str, born, postcode: &str| {
+        let learner = new_with(uln, details(given, family, born, postcode));
+        async move { inserted(insert_one(store, learner).await) }
+    };
+    let born = (2001, 2, 3);
+    let by_date_and_family =
+        learner(fresh_uln(300_000_001), "Zed", "Thomson", born, "M1 1AE").await;
+    let by_date_and_given = learner(fresh_uln(300_000_101), "Tim", "Xu", born, "M1 1AE").await;
+    let by_date_and_initial = learner(fresh_uln(300_000_151), "Zed", "Tuck", born, "M1 1AE").await;
+    let same_date_only = learner(fresh_uln(300_000_201), "Zed", "Xu", born, "M1 1AE").await;
+    let by_names_and_year = learner(
+        fresh_uln(300_000_301),
+        "Tom",
+        "Thomson",
+        (2001, 9, 9),
+        "B1 1AA",
+    )
+    .await;
+    let by_postcode = learner(fresh_uln(300_000_401), "Ann", "Lee", (1990, 1, 1), "N1 9GU").await;
+    let unrelated = learner(fresh_uln(300_000_501), "Bob", "Ray", (1980, 5, 5), "E1 6AN").await;
 
-    let search = details("Tim", "Tomson", (2001, 2, 3), "N1 9GU").match_profile();
+    let search = details("Tim", "Tomson", born, "N1 9GU").match_profile();
     let keys = BlockingKeys::of(&search);
     let found = store
         .candidates(std::slice::from_ref(&keys), 500)
         .await
         .expect("candidates");
     let ulns: Vec<Uln> = found.iter().map(|c| c.uln).collect();
-    assert!(ulns.contains(&by_date.uln), "{ulns:?}");
-    assert!(ulns.contains(&by_name.uln), "{ulns:?}");
-    assert!(ulns.contains(&by_postcode.uln), "{ulns:?}");
-    assert!(!ulns.contains(&unrelated.uln), "{ulns:?}");
-    let candidate = found.iter().find(|c| c.uln == by_name.uln).expect("found");
-    assert_eq!(candidate.profile, by_name.details.match_profile());
-
-    // Two more on the same date of birth; a cap of 2 keeps the two lowest ULNs by date.
-    for (uln_text, given) in [("1026922983", "Abe"), ("1000102504", "Cy")] {
-        inserted(
-            insert_one(
-                store,
-                new(uln_text, details(given, "Xu", (2001, 2, 3), "M1 1AE"), None),
-            )
-            .await,
-        );
+    for admitted in [
+        &by_date_and_family,
+        &by_date_and_given,
+        &by_date_and_initial,
+        &by_names_and_year,
+        &by_postcode,
+    ] {
+        assert!(ulns.contains(&admitted.uln), "{ulns:?}");
     }
-    let only_date = BlockingKeys {
-        family_phonetic: "NOTHING".into(),
+    for not_admitted in [&same_date_only, &unrelated] {
+        assert!(!ulns.contains(&not_admitted.uln), "{ulns:?}");
+    }
+    let candidate = found
+        .iter()
+        .find(|c| c.uln == by_names_and_year.uln)
+        .expect("found");
+    assert_eq!(candidate.profile, by_names_and_year.details.match_profile());
+
+    // Two more born that day named Xu; a cap of 2 keeps the two lowest ULNs of that key.
+    let lowest = [
+        learner(fresh_uln(100_000_001), "Abe", "Xu", born, "M1 1AE").await,
+        learner(fresh_uln(100_000_101), "Cy", "Xu", born, "M1 1AE").await,
+    ];
+    let xu = BlockingKeys::of(&same_date_only.details.match_profile());
+    let only_date_and_family = BlockingKeys {
         given_phonetic: "NOTHING".into(),
         postcode: "ZZ99ZZ".into(),
-        ..keys
+        ..xu
     };
-    let capped = store.candidates(&[only_date], 2).await.expect("candidates");
-    let ulns: Vec<u64> = capped.iter().map(|c| c.uln.as_u64()).collect();
-    assert_eq!(ulns.len(), 2, "{ulns:?}");
-    assert!(
-        ulns.contains(&1_000_102_504) && ulns.contains(&1_026_922_983),
-        "{ulns:?}"
-    );
+    let capped = store
+        .candidates(&[only_date_and_family], 2)
+        .await
+        .expect("candidates");
+    let mut ulns: Vec<Uln> = capped.iter().map(|c| c.uln).collect();
+    ulns.sort_unstable();
+    assert_eq!(ulns, lowest.map(|l| l.uln), "{ulns:?}");
 }
 
 async fn recent_searches_are_found_latest_first(store: &dyn LearnerStore) {

@@ -3,8 +3,6 @@
 //! Set-based lookups bind arrays and `UNNEST` them, so a chunk of a batch file costs one
 //! statement per blocking key, not one per record.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use lrs_fields::learner::MatchKeys;
 use lrs_fields::uln::Uln;
@@ -12,7 +10,8 @@ use sqlx::{Connection, PgPool, Postgres, Transaction};
 
 use super::row::{
     AuditRow, CANDIDATE_COLUMNS, CandidateRow, INSERT_AUDIT, LEARNER_COLUMNS, LearnerRow,
-    StoredColumns, bind_details, insert_statement, stored_uln, update_statement,
+    StoredColumns, bind_details, distinct_candidates, distinct_keys, insert_statement, stored_uln,
+    update_statement,
 };
 use super::{
     AuditEntry, InsertOutcome, LearnerChange, LearnerStore, LinkOutcome, MergeWrite, NewLearner,
@@ -31,6 +30,51 @@ impl PostgresLearnerStore {
     /// A store on `pool`, whose connections use the learner schema.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// The statement that reads the candidates of a set of searches: parameters `$1` to `$10`
+    /// are arrays of the distinct blocking keys (date of birth with family phonetic key,
+    /// with given phonetic key and with family initial; family and given phonetic keys with
+    /// year of birth; compact postcode), `$11` the cap per lookup. Public so that the
+    /// benchmark can run the very same SQL from `pgbench`.
+    pub fn candidates_statement() -> String {
+        let columns = CANDIDATE_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {columns} FROM UNNEST($1::date[], $2::text[]) \
+         AS k(date_of_birth, family_phonetic) CROSS JOIN LATERAL \
+         (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.date_of_birth = k.date_of_birth \
+          AND l.family_phonetic = k.family_phonetic ORDER BY l.uln LIMIT $11) c \
+         UNION ALL \
+         SELECT {columns} FROM UNNEST($3::date[], $4::text[]) \
+         AS k(date_of_birth, given_phonetic) CROSS JOIN LATERAL \
+         (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.date_of_birth = k.date_of_birth \
+          AND l.given_phonetic = k.given_phonetic ORDER BY l.uln LIMIT $11) c \
+         UNION ALL \
+         SELECT {columns} FROM UNNEST($5::date[], $6::text[]) \
+         AS k(date_of_birth, family_initial) CROSS JOIN LATERAL \
+         (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.date_of_birth = k.date_of_birth \
+          AND substr(l.norm_family, 1, 1) = k.family_initial ORDER BY l.uln LIMIT $11) c \
+         UNION ALL \
+         SELECT {columns} FROM UNNEST($7::text[], $8::text[], $9::int4[]) \
+         AS k(family_phonetic, given_phonetic, birth_year) CROSS JOIN LATERAL \
+         (SELECT {CANDIDATE_COLUMNS} FROM learners l \
+          WHERE l.family_phonetic = k.family_phonetic \
+          AND l.given_phonetic = k.given_phonetic AND l.birth_year = k.birth_year \
+          ORDER BY l.uln LIMIT $11) c \
+         UNION ALL \
+         SELECT {columns} FROM UNNEST($10::text[]) AS k(postcode) CROSS JOIN LATERAL \
+         (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.postcode_compact = k.postcode \
+          ORDER BY l.uln LIMIT $11) c"
+        )
+    }
+
+    /// The statement that reads a learner by ULN (`$1`, as stored: a `bigint`).
+    pub fn learner_by_uln_statement() -> String {
+        format!("SELECT {LEARNER_COLUMNS} FROM learners WHERE uln = $1")
     }
 }
 
@@ -151,8 +195,7 @@ super::queries::transaction_queries!(Postgres);
 #[async_trait::async_trait]
 impl LearnerStore for PostgresLearnerStore {
     async fn learner_by_uln(&self, uln: Uln) -> Result<Option<LearnerRecord>, StoreError> {
-        let sql = format!("SELECT {LEARNER_COLUMNS} FROM learners WHERE uln = $1");
-        let row: Option<LearnerRow> = sqlx::query_as(&sql)
+        let row: Option<LearnerRow> = sqlx::query_as(&Self::learner_by_uln_statement())
             .bind(stored_uln(uln))
             .fetch_optional(&self.pool)
             .await?;
@@ -192,74 +235,51 @@ impl LearnerStore for PostgresLearnerStore {
         searches: &[BlockingKeys],
         cap: u32,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let mut dates: Vec<NaiveDate> = searches.iter().map(|s| s.date_of_birth).collect();
-        dates.sort_unstable();
-        dates.dedup();
-        let mut phonetic: Vec<(String, String, i32)> = searches
-            .iter()
-            .map(|s| {
-                (
-                    s.family_phonetic.clone(),
-                    s.given_phonetic.clone(),
-                    s.birth_year,
-                )
-            })
-            .collect();
-        phonetic.sort_unstable();
-        phonetic.dedup();
-        let mut family_keys = Vec::with_capacity(phonetic.len());
-        let mut given_keys = Vec::with_capacity(phonetic.len());
-        let mut years = Vec::with_capacity(phonetic.len());
-        for (family, given, year) in phonetic {
-            family_keys.push(family);
-            given_keys.push(given);
+        let (family_dates, family_keys): (Vec<NaiveDate>, Vec<String>) =
+            distinct_keys(searches, |s| (s.date_of_birth, s.family_phonetic.clone()))
+                .into_iter()
+                .unzip();
+        let (given_dates, given_keys): (Vec<NaiveDate>, Vec<String>) =
+            distinct_keys(searches, |s| (s.date_of_birth, s.given_phonetic.clone()))
+                .into_iter()
+                .unzip();
+        let (initial_dates, initials): (Vec<NaiveDate>, Vec<String>) =
+            distinct_keys(searches, |s| (s.date_of_birth, s.family_initial.clone()))
+                .into_iter()
+                .unzip();
+        let mut both_family = Vec::new();
+        let mut both_given = Vec::new();
+        let mut years = Vec::new();
+        for (family, given, year) in distinct_keys(searches, |s| {
+            (
+                s.family_phonetic.clone(),
+                s.given_phonetic.clone(),
+                s.birth_year,
+            )
+        }) {
+            both_family.push(family);
+            both_given.push(given);
             years.push(year);
         }
-        let mut postcodes: Vec<String> = searches.iter().map(|s| s.postcode.clone()).collect();
-        postcodes.sort_unstable();
-        postcodes.dedup();
+        let postcodes = distinct_keys(searches, |s| s.postcode.clone());
 
-        let columns = CANDIDATE_COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns} FROM UNNEST($1::date[]) AS k(date_of_birth) CROSS JOIN LATERAL \
-             (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.date_of_birth = k.date_of_birth \
-              ORDER BY l.uln LIMIT $6) c \
-             UNION ALL \
-             SELECT {columns} FROM UNNEST($2::text[], $3::text[], $4::int4[]) \
-             AS k(family_phonetic, given_phonetic, birth_year) CROSS JOIN LATERAL \
-             (SELECT {CANDIDATE_COLUMNS} FROM learners l \
-              WHERE l.family_phonetic = k.family_phonetic \
-              AND l.given_phonetic = k.given_phonetic AND l.birth_year = k.birth_year \
-              ORDER BY l.uln LIMIT $6) c \
-             UNION ALL \
-             SELECT {columns} FROM UNNEST($5::text[]) AS k(postcode) CROSS JOIN LATERAL \
-             (SELECT {CANDIDATE_COLUMNS} FROM learners l WHERE l.postcode_compact = k.postcode \
-              ORDER BY l.uln LIMIT $6) c"
-        );
+        let sql = Self::candidates_statement();
         let rows: Vec<CandidateRow> = sqlx::query_as(&sql)
-            .bind(dates)
+            .bind(family_dates)
             .bind(family_keys)
+            .bind(given_dates)
             .bind(given_keys)
+            .bind(initial_dates)
+            .bind(initials)
+            .bind(both_family)
+            .bind(both_given)
             .bind(years)
             .bind(postcodes)
             .bind(i64::from(cap))
             .fetch_all(&self.pool)
             .await?;
 
-        let mut seen = HashMap::with_capacity(rows.len());
-        for row in rows {
-            seen.entry(row.id()).or_insert(row);
-        }
-        let mut candidates: Vec<Candidate> = seen
-            .into_values()
-            .map(CandidateRow::into_candidate)
-            .collect::<Result<_, _>>()?;
-        candidates.sort_by_key(|c| c.id);
-        Ok(candidates)
+        distinct_candidates(rows)
     }
 
     async fn learners_with_keys(

@@ -2,13 +2,16 @@
 //! and domain records. Statements use `$n` parameters, which SQLite reads as PostgreSQL does
 //! as long as each first appears in ascending order.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use lrs_fields::codes::{AbilityToShare, Gender};
 use lrs_fields::uln::Uln;
 
 use super::{AuditAction, AuditEntry, StoreError};
 use crate::domain::{
-    Candidate, LearnerDetails, LearnerRecord, LearnerStatus, MatchProfile, NameKey, Refiners,
+    BlockingKeys, Candidate, LearnerDetails, LearnerRecord, LearnerStatus, MatchProfile, NameKey,
+    Refiners,
 };
 
 /// Every column of a learner, in the order of [`LearnerRow`].
@@ -292,11 +295,33 @@ pub(crate) struct CandidateRow {
     norm_email: Option<String>,
 }
 
-impl CandidateRow {
-    pub(crate) fn id(&self) -> i64 {
-        self.id
-    }
+/// Each distinct value of `key` over a set of searches, in order: one blocking-key lookup
+/// serves every search that shares it.
+pub(crate) fn distinct_keys<K: Ord>(
+    searches: &[BlockingKeys],
+    key: impl Fn(&BlockingKeys) -> K,
+) -> Vec<K> {
+    let mut keys: Vec<K> = searches.iter().map(key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
 
+/// The candidates of the rows of several blocking-key lookups, each learner once, in id order.
+pub(crate) fn distinct_candidates(rows: Vec<CandidateRow>) -> Result<Vec<Candidate>, StoreError> {
+    let mut seen = HashMap::with_capacity(rows.len());
+    for row in rows {
+        seen.entry(row.id).or_insert(row);
+    }
+    let mut candidates: Vec<Candidate> = seen
+        .into_values()
+        .map(CandidateRow::into_candidate)
+        .collect::<Result<_, _>>()?;
+    candidates.sort_by_key(|c| c.id);
+    Ok(candidates)
+}
+
+impl CandidateRow {
     pub(crate) fn into_candidate(self) -> Result<Candidate, StoreError> {
         let id = self.id;
         let name = |normalised: Option<String>, phonetic: Option<String>| {

@@ -4,8 +4,6 @@
 //! Set-based lookups bind one JSON array per key and read it with `json_each`, so a chunk of
 //! a batch file is still one statement per blocking key, whatever its size.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use lrs_fields::learner::MatchKeys;
 use lrs_fields::uln::Uln;
@@ -14,7 +12,8 @@ use sqlx::{Connection, Sqlite, Transaction};
 
 use super::row::{
     AuditRow, CANDIDATE_COLUMNS, CandidateRow, INSERT_AUDIT, LEARNER_COLUMNS, LearnerRow,
-    StoredColumns, bind_details, insert_statement, stored_uln, update_statement,
+    StoredColumns, bind_details, distinct_candidates, distinct_keys, insert_statement, stored_uln,
+    update_statement,
 };
 use super::{
     AuditEntry, InsertOutcome, LearnerChange, LearnerStore, LinkOutcome, MergeWrite, NewLearner,
@@ -99,70 +98,70 @@ impl LearnerStore for SqliteLearnerStore {
         searches: &[BlockingKeys],
         cap: u32,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let mut dates: Vec<String> = searches
-            .iter()
-            .map(|s| s.date_of_birth.to_string())
-            .collect();
-        dates.sort_unstable();
-        dates.dedup();
-        let mut phonetic: Vec<(String, String, i32)> = searches
-            .iter()
-            .map(|s| {
-                (
-                    s.family_phonetic.clone(),
-                    s.given_phonetic.clone(),
-                    s.birth_year,
-                )
-            })
-            .collect();
-        phonetic.sort_unstable();
-        phonetic.dedup();
-        let mut postcodes: Vec<String> = searches.iter().map(|s| s.postcode.clone()).collect();
-        postcodes.sort_unstable();
-        postcodes.dedup();
+        let by_birth_and_family = distinct_keys(searches, |s| {
+            (s.date_of_birth.to_string(), s.family_phonetic.clone())
+        });
+        let by_birth_and_given = distinct_keys(searches, |s| {
+            (s.date_of_birth.to_string(), s.given_phonetic.clone())
+        });
+        let by_birth_and_initial = distinct_keys(searches, |s| {
+            (s.date_of_birth.to_string(), s.family_initial.clone())
+        });
+        let by_phonetic_names = distinct_keys(searches, |s| {
+            (
+                s.family_phonetic.clone(),
+                s.given_phonetic.clone(),
+                s.birth_year,
+            )
+        });
+        let postcodes = distinct_keys(searches, |s| s.postcode.clone());
 
         let capped = |partition: &str, filter: &str| {
             format!(
                 "SELECT {CANDIDATE_COLUMNS} FROM (SELECT {CANDIDATE_COLUMNS}, ROW_NUMBER() OVER \
                  (PARTITION BY {partition} ORDER BY uln) AS position FROM learners WHERE {filter}) \
-                 WHERE position <= $4"
+                 WHERE position <= $6"
             )
         };
         let sql = [
             capped(
-                "date_of_birth",
-                "date_of_birth IN (SELECT value FROM json_each($1))",
+                "date_of_birth, family_phonetic",
+                "(date_of_birth, family_phonetic) IN (SELECT json_extract(value, '$[0]'), \
+                 json_extract(value, '$[1]') FROM json_each($1))",
+            ),
+            capped(
+                "date_of_birth, given_phonetic",
+                "(date_of_birth, given_phonetic) IN (SELECT json_extract(value, '$[0]'), \
+                 json_extract(value, '$[1]') FROM json_each($2))",
+            ),
+            capped(
+                "date_of_birth, substr(norm_family, 1, 1)",
+                "(date_of_birth, substr(norm_family, 1, 1)) IN (SELECT json_extract(value, \
+                 '$[0]'), json_extract(value, '$[1]') FROM json_each($3))",
             ),
             capped(
                 "family_phonetic, given_phonetic, birth_year",
                 "(family_phonetic, given_phonetic, birth_year) IN (SELECT \
                  json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-                 json_extract(value, '$[2]') FROM json_each($2))",
+                 json_extract(value, '$[2]') FROM json_each($4))",
             ),
             capped(
                 "postcode_compact",
-                "postcode_compact IN (SELECT value FROM json_each($3))",
+                "postcode_compact IN (SELECT value FROM json_each($5))",
             ),
         ]
         .join(" UNION ALL ");
         let rows: Vec<CandidateRow> = sqlx::query_as(&sql)
-            .bind(json_array(&dates))
-            .bind(json_array(&phonetic))
+            .bind(json_array(&by_birth_and_family))
+            .bind(json_array(&by_birth_and_given))
+            .bind(json_array(&by_birth_and_initial))
+            .bind(json_array(&by_phonetic_names))
             .bind(json_array(&postcodes))
             .bind(i64::from(cap))
             .fetch_all(self.database.reader())
             .await?;
 
-        let mut seen = HashMap::with_capacity(rows.len());
-        for row in rows {
-            seen.entry(row.id()).or_insert(row);
-        }
-        let mut candidates: Vec<Candidate> = seen
-            .into_values()
-            .map(CandidateRow::into_candidate)
-            .collect::<Result<_, _>>()?;
-        candidates.sort_by_key(|c| c.id);
-        Ok(candidates)
+        distinct_candidates(rows)
     }
 
     async fn learners_with_keys(
