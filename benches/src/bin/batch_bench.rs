@@ -32,7 +32,7 @@ use clap::Parser;
 use lrs_batch::{Batch, BatchConfig, GrpcLearnerRegister};
 use lrs_fields::codes::AbilityToShare;
 use lrs_fields::date::{Clock, SystemClock};
-use lrs_fields::name::normalise_name;
+use lrs_fields::name::{normalise_name, phonetic_key};
 use lrs_fields::postcode::Postcode;
 use lrs_learner::domain::LearnerDetails;
 use lrs_learner::store::{NewLearner, PostgresLearnerStore};
@@ -358,7 +358,9 @@ fn signed<T>(token: &str, message: T) -> tonic::Request<T> {
 }
 
 /// The baseline: COPY the rows' matching keys into a staging table, then one set-based query
-/// for each row's candidates by date of birth and its exact matches.
+/// that reads each row's candidates by the learner service's blocking keys (date of birth
+/// with either name's phonetic key or the family initial; both phonetic keys with the year of
+/// birth; compact postcode) and counts its exact matches.
 async fn baseline(
     url: &str,
     learners: &[SyntheticLearner],
@@ -370,7 +372,8 @@ async fn baseline(
     connection
         .execute(
             "CREATE TEMP TABLE bench_rows (row_number INTEGER, norm_given TEXT, norm_family TEXT, \
-             date_of_birth DATE, gender SMALLINT, postcode_compact TEXT)",
+             given_phonetic TEXT, family_phonetic TEXT, date_of_birth DATE, gender SMALLINT, \
+             postcode_compact TEXT)",
         )
         .await?;
     let mut text = String::with_capacity(learners.len() * 64);
@@ -379,10 +382,12 @@ async fn baseline(
             .map(|p| p.compact())
             .unwrap_or_default();
         text.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{}\n",
             index + 2,
             normalise_name(&learner.given_name),
             normalise_name(&learner.family_name),
+            phonetic_key(&learner.given_name),
+            phonetic_key(&learner.family_name),
             learner.date_of_birth,
             learner.gender.code(),
             postcode
@@ -397,13 +402,27 @@ async fn baseline(
     let copied = started.elapsed();
 
     let started = Instant::now();
-    let exact: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(exact), 0)::BIGINT FROM (SELECT b.row_number, \
-         COUNT(l.uln) FILTER (WHERE l.norm_given = b.norm_given AND l.norm_family = b.norm_family \
-         AND l.gender = b.gender AND l.postcode_compact = b.postcode_compact) AS exact, \
-         COUNT(l.uln) AS candidates FROM bench_rows b LEFT JOIN learners l \
-         ON l.date_of_birth = b.date_of_birth AND l.status = 1 GROUP BY b.row_number) AS matched",
-    )
+    let blocked = |condition: &str| {
+        format!("SELECT b.row_number, l.id FROM bench_rows b JOIN learners l ON {condition}")
+    };
+    let candidates = [
+        "l.date_of_birth = b.date_of_birth AND l.family_phonetic = b.family_phonetic",
+        "l.date_of_birth = b.date_of_birth AND l.given_phonetic = b.given_phonetic",
+        "l.date_of_birth = b.date_of_birth \
+         AND substr(l.norm_family, 1, 1) = substr(b.norm_family, 1, 1)",
+        "l.family_phonetic = b.family_phonetic AND l.given_phonetic = b.given_phonetic \
+         AND l.birth_year = EXTRACT(YEAR FROM b.date_of_birth)::int",
+        "l.postcode_compact = b.postcode_compact",
+    ]
+    .map(blocked)
+    .join(" UNION ");
+    let exact: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FILTER (WHERE l.status = 1 AND l.norm_given = b.norm_given \
+         AND l.norm_family = b.norm_family AND l.date_of_birth = b.date_of_birth \
+         AND l.gender = b.gender AND l.postcode_compact = b.postcode_compact) \
+         FROM ({candidates}) c JOIN learners l ON l.id = c.id \
+         JOIN bench_rows b ON b.row_number = c.row_number"
+    ))
     .fetch_one(&mut connection)
     .await?;
     let matched = started.elapsed();

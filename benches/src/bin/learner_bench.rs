@@ -499,6 +499,7 @@ struct Pgbench {
 
 async fn pgbench_baselines(
     url: &str,
+    schema: &str,
     pool: &PgPool,
     samples: &[Sample],
     clients: usize,
@@ -556,7 +557,6 @@ async fn pgbench_baselines(
         (
             "pgbench: the same ULN lookup",
             format!("{pick}SELECT uln FROM bench_samples WHERE i = :i \\gset\n{by_uln};\n"),
-            "WHERE uln =",
         ),
         (
             "pgbench: the same candidate query",
@@ -564,16 +564,20 @@ async fn pgbench_baselines(
                 "{pick}\\set p11 {cap}\nSELECT p1, p2, p3, p4, p5, p6, p7, p8, p9, p10 FROM \
                  bench_samples WHERE i = :i \\gset\n{candidates};\n"
             ),
-            "FROM UNNEST",
         ),
     ];
     let folder = std::env::temp_dir().join(format!("lrs-learner-bench-{}", std::process::id()));
     std::fs::create_dir_all(&folder)?;
     let mut results = Vec::new();
-    for (index, (name, script, marker)) in scripts.into_iter().enumerate() {
+    for (index, (name, script)) in scripts.into_iter().enumerate() {
         let path = folder.join(format!("script-{index}.sql"));
         std::fs::write(&path, script)?;
+        // The sessions are set up as the service's are: its schema, generic plans.
         let output = Command::new("pgbench")
+            .env(
+                "PGOPTIONS",
+                format!("-c search_path={schema},public -c plan_cache_mode=force_generic_plan"),
+            )
             .args(["--no-vacuum", "--protocol=prepared", "--report-per-command"])
             .arg(format!("--client={clients}"))
             .arg(format!("--jobs={}", clients.min(2)))
@@ -589,16 +593,16 @@ async fn pgbench_baselines(
             report,
             String::from_utf8_lossy(&output.stderr)
         );
-        results.push(parse_pgbench(name, &report, marker)?);
+        results.push(parse_pgbench(name, &report)?);
     }
     std::fs::remove_dir_all(&folder)?;
     pool.execute("DROP TABLE bench_samples").await?;
     Ok(results)
 }
 
-/// Reads the transactions per second and the mean latency of the statement containing
-/// `marker` from a `pgbench --report-per-command` report.
-fn parse_pgbench(name: &'static str, report: &str, marker: &str) -> anyhow::Result<Pgbench> {
+/// Reads the transactions per second and the mean latency of the script's last statement
+/// from a `pgbench --report-per-command` report.
+fn parse_pgbench(name: &'static str, report: &str) -> anyhow::Result<Pgbench> {
     let transactions_per_second = report
         .lines()
         .find_map(|line| line.strip_prefix("tps = "))
@@ -607,9 +611,11 @@ fn parse_pgbench(name: &'static str, report: &str, marker: &str) -> anyhow::Resu
         .parse()?;
     let milliseconds: f64 = report
         .lines()
-        .find(|line| line.contains(marker) && !line.contains("bench_samples"))
+        .skip_while(|line| !line.starts_with("statement latencies"))
+        .filter(|line| !line.trim().is_empty())
+        .last()
         .and_then(|line| line.split_whitespace().next())
-        .context("pgbench reported no latency for the statement")?
+        .with_context(|| format!("pgbench reported no statement latencies:\n{report}"))?
         .parse()?;
     Ok(Pgbench {
         name,
@@ -737,15 +743,52 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
+    let get_direct_one = get_learner_calls(
+        "GetLearner (FULL), straight to the learner service, 1 client",
+        &suite.learner,
+        &suite,
+        &samples,
+        1,
+        duration,
+    )
+    .await?;
+    let uln_sql_one = {
+        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
+        measure(
+            "SQL: ULN lookup (store), 1 client",
+            1,
+            duration,
+            move |round| {
+                let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
+                async move {
+                    store
+                        .learner_by_uln(uln)
+                        .await?
+                        .context("a loaded learner")?;
+                    Ok(())
+                }
+            },
+        )
+        .await?
+    };
+
     let url = url_with_database(&args.database_url, &args.database)?;
     let Database::Postgres(postgres) = &database else {
         anyhow::bail!("the benchmark needs PostgreSQL");
     };
     let pgbench_found = Command::new("pgbench").arg("--version").output().is_ok();
     let pgbench = if args.no_pgbench || !pgbench_found {
-        Vec::new()
+        Err(anyhow::anyhow!("not run"))
     } else {
-        pgbench_baselines(&url, postgres.pool(), &samples, clients, duration).await?
+        pgbench_baselines(
+            &url,
+            "learner",
+            postgres.pool(),
+            &samples,
+            clients,
+            duration,
+        )
+        .await
     };
     let counts = candidate_counts(&*suite.store, &samples).await?;
 
@@ -762,6 +805,8 @@ async fn main() -> anyhow::Result<()> {
         &candidates_sql,
         &echo_one,
         &get_one,
+        &get_direct_one,
+        &uln_sql_one,
     ] {
         writeln!(
             report,
@@ -774,7 +819,7 @@ async fn main() -> anyhow::Result<()> {
             micros(m.percentile(0.99)),
         )?;
     }
-    for p in &pgbench {
+    for p in pgbench.iter().flatten() {
         writeln!(
             report,
             "| {} (mean of the statement; tps counts the sample pick too) | {clients} | {:.0} | {:.0} µs mean | | |",
@@ -813,7 +858,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         find_gateway.rate() / echo.rate(),
     )?;
-    for p in &pgbench {
+    for p in pgbench.iter().flatten() {
         writeln!(
             report,
             "- {}: mean {:.0} µs, {:.0} transactions/s",
@@ -822,8 +867,8 @@ async fn main() -> anyhow::Result<()> {
             p.transactions_per_second
         )?;
     }
-    if pgbench.is_empty() {
-        writeln!(report, "- pgbench baselines not run")?;
+    if let Err(error) = &pgbench {
+        writeln!(report, "- pgbench baselines: {error:#}")?;
     }
     writeln!(
         report,

@@ -271,9 +271,14 @@ async fn connect_postgres(
     schema: &str,
 ) -> Result<PostgresDatabase, StoreError> {
     let url = config.redacted_url();
+    // Every statement of the suite is a lookup by key whose best plan does not depend on the
+    // keys' values, and is prepared once per connection. Left to itself, PostgreSQL plans a
+    // statement afresh on each execution while a plan for the actual values looks cheaper, which
+    // for the learner's candidate query costs five times its execution (0.5 ms against 0.1 ms).
     let options = config
         .postgres_options()?
-        .application_name(&format!("lrs-{schema}"));
+        .application_name(&format!("lrs-{schema}"))
+        .options([("plan_cache_mode", "force_generic_plan")]);
     // The name was checked to be a plain lowercase identifier, so quoting it is enough.
     let set_search_path: Arc<str> = format!("SET search_path TO \"{schema}\", public").into();
 
