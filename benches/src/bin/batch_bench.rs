@@ -528,10 +528,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let small_path = folder.join("small.CSV");
     write_file(&small_path, &small)?;
+    // The baseline first: after the file, the learners it registered would match exactly.
+    let (copied, matched, exact) = baseline(&url, &small).await?;
     let started = Instant::now();
     let (output_bytes, job) = run_file(&client, &token, &small_path, &file_name(stamp)).await?;
     let small_elapsed = started.elapsed();
-    let (copied, matched, exact) = baseline(&url, &small).await?;
 
     println!(
         "## Batch: {} learners present, {} workers\n",

@@ -9,7 +9,8 @@
 //! - `GetLearner` by ULN and names, through the gateway and straight to the learner service;
 //! - `FindLearnersByDemographics` (one search in five with a misspelt family name), through
 //!   the gateway and straight to the learner service;
-//! - the baselines in SQL: the store's ULN lookup and its candidate query, called directly
+//! - the baselines in SQL: the store's ULN lookup (with linked ULNs, as `GetLearner` reads it)
+//!   and its candidate query, called directly
 //!   with the same keys and the same pool, and the very same statements run by `pgbench`
 //!   (skipped with `--no-pgbench`, or when `pgbench` is not on the path);
 //! - the echo call and `GetLearner` through the gateway once more with one client, whose
@@ -508,7 +509,7 @@ async fn pgbench_baselines(
     let literal = |value: &dyn std::fmt::Display| format!("{{\"{value}\"}}");
     pool.execute(
         "DROP TABLE IF EXISTS bench_samples; CREATE TABLE bench_samples (i int PRIMARY KEY, \
-         uln bigint, p1 text, p2 text, p3 text, p4 text, p5 text, p6 text, p7 text, p8 text, \
+         ulns text, p1 text, p2 text, p3 text, p4 text, p5 text, p6 text, p7 text, p8 text, \
          p9 text, p10 text)",
     )
     .await?;
@@ -531,11 +532,11 @@ async fn pgbench_baselines(
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(literal(value));
         }
-        ulns.push(i64::try_from(sample.uln.as_u64())?);
+        ulns.push(format!("{{{}}}", sample.uln));
     }
     let ordinals: Vec<i32> = (1..=i32::try_from(samples.len())?).collect();
     let mut insert = sqlx::query(
-        "INSERT INTO bench_samples SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::text[], \
+        "INSERT INTO bench_samples SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[], \
          $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
          $11::text[], $12::text[])",
     )
@@ -550,13 +551,13 @@ async fn pgbench_baselines(
     for n in (1..=11).rev() {
         candidates = candidates.replace(&format!("${n}"), &format!(":p{n}"));
     }
-    let by_uln = PostgresLearnerStore::learner_by_uln_statement().replace("$1", ":uln");
+    let by_uln = PostgresLearnerStore::learners_with_links_statement().replace("$1", ":ulns");
     let pick = format!("\\set i random(1, {})\n", samples.len());
     let cap = LearnerConfig::default().blocking_cap;
     let scripts = [
         (
-            "pgbench: the same ULN lookup",
-            format!("{pick}SELECT uln FROM bench_samples WHERE i = :i \\gset\n{by_uln};\n"),
+            "pgbench: the same ULN lookup with links",
+            format!("{pick}SELECT ulns FROM bench_samples WHERE i = :i \\gset\n{by_uln};\n"),
         ),
         (
             "pgbench: the same candidate query",
@@ -674,15 +675,16 @@ async fn main() -> anyhow::Result<()> {
     let uln_sql = {
         let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
         measure(
-            "SQL: ULN lookup (store, same pool)",
+            "SQL: ULN lookup with links (store, same pool)",
             clients,
             duration,
             move |round| {
                 let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
                 async move {
                     store
-                        .learner_by_uln(uln)
+                        .learners_with_links(&[uln])
                         .await?
+                        .pop()
                         .context("a loaded learner")?;
                     Ok(())
                 }
@@ -755,15 +757,16 @@ async fn main() -> anyhow::Result<()> {
     let uln_sql_one = {
         let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
         measure(
-            "SQL: ULN lookup (store), 1 client",
+            "SQL: ULN lookup with links (store), 1 client",
             1,
             duration,
             move |round| {
                 let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
                 async move {
                     store
-                        .learner_by_uln(uln)
+                        .learners_with_links(&[uln])
                         .await?
+                        .pop()
                         .context("a loaded learner")?;
                     Ok(())
                 }

@@ -205,13 +205,22 @@ impl Register {
             searched_at: self.clock.now(),
             exact_match_found: decision.outcome.is_exact(),
         };
-        self.searches.submit(record).await?;
-
-        let learners = if load {
-            self.load_matches(&[&decision]).await?
-        } else {
-            HashMap::new()
+        // The record must be durable before the answer goes out; the matches are read
+        // meanwhile.
+        let recorded = async {
+            self.searches
+                .submit(record)
+                .await
+                .map_err(LearnerError::from)
         };
+        let loaded = async {
+            if load {
+                self.load_matches(&[&decision]).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let ((), learners) = tokio::try_join!(recorded, loaded)?;
         Ok(SearchAnswer { decision, learners })
     }
 
@@ -429,7 +438,8 @@ impl Register {
         given_name: &str,
         family_name: &str,
     ) -> Result<Lookup, LearnerError> {
-        let Some(record) = self.store.learner_by_uln(uln).await? else {
+        let Some((record, linked_ulns)) = self.store.learners_with_links(&[uln]).await?.pop()
+        else {
             return Ok(Lookup::NoMatch);
         };
         let agrees = normalise_name(given_name) == normalise_name(&record.details.given_name)
@@ -445,7 +455,10 @@ impl Register {
                 None => return Ok(Lookup::NoMatch),
             }
         } else {
-            self.with_links(record).await?
+            Found {
+                linked_ulns: active_links(&record, linked_ulns),
+                record,
+            }
         };
         Ok(Lookup::Found {
             learner,
@@ -841,20 +854,27 @@ impl Register {
         if ulns.is_empty() {
             return Ok(HashMap::new());
         }
-        let records = self.store.learners_by_ulns(&ulns).await?;
-        let mut links = self.links(&ulns).await?;
-        Ok(records
+        Ok(self
+            .store
+            .learners_with_links(&ulns)
+            .await?
             .into_iter()
-            .map(|record| {
-                let linked_ulns = links.remove(&record.uln).unwrap_or_default();
-                (
-                    record.uln,
-                    Found {
-                        record,
-                        linked_ulns,
-                    },
-                )
+            .map(|(record, linked)| {
+                let found = Found {
+                    linked_ulns: active_links(&record, linked),
+                    record,
+                };
+                (found.record.uln, found)
             })
             .collect())
+    }
+}
+
+/// The ULNs linked to `record` as a master shows them: only an active learner has any.
+fn active_links(record: &LearnerRecord, linked: Vec<Uln>) -> Vec<Uln> {
+    if record.status == LearnerStatus::Active {
+        linked
+    } else {
+        Vec::new()
     }
 }

@@ -416,6 +416,17 @@ async fn merge_and_unmerge(store: &dyn LearnerStore) {
         store.linked_ulns(&[master.uln]).await.expect("links"),
         vec![(master.uln, duplicate.uln)]
     );
+    let mut read = store
+        .learners_with_links(&[master.uln, duplicate.uln, fresh_uln(900_000_001)])
+        .await
+        .expect("read");
+    read.sort_by_key(|(learner, _)| learner.uln);
+    let mut expected = vec![
+        (after.clone(), vec![duplicate.uln]),
+        (linked.clone(), Vec::new()),
+    ];
+    expected.sort_by_key(|(learner, _)| learner.uln);
+    assert_eq!(read, expected);
     // The same write again is stale.
     assert_eq!(
         store.merge(&write).await.expect("merge"),

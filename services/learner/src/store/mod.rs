@@ -183,11 +183,18 @@ pub enum LinkOutcome {
     KeysTaken,
 }
 
+/// A learner and the ULNs linked to it, by ULN.
+pub type WithLinks = (LearnerRecord, Vec<Uln>);
+
 /// The register's storage.
 #[async_trait::async_trait]
 pub trait LearnerStore: Send + Sync + fmt::Debug + 'static {
     /// The learner with this ULN.
     async fn learner_by_uln(&self, uln: Uln) -> Result<Option<LearnerRecord>, StoreError>;
+
+    /// The learners with these ULNs, each with the ULNs linked to it (those merged into it)
+    /// by ULN, in one read; in no particular order, unknown ULNs left out.
+    async fn learners_with_links(&self, ulns: &[Uln]) -> Result<Vec<WithLinks>, StoreError>;
 
     /// The learners with these ULNs, in no particular order; unknown ULNs are left out.
     async fn learners_by_ulns(&self, ulns: &[Uln]) -> Result<Vec<LearnerRecord>, StoreError>;
@@ -195,9 +202,9 @@ pub trait LearnerStore: Send + Sync + fmt::Debug + 'static {
     /// Every (master, linked) pair whose master is one of `masters`, by linked ULN.
     async fn linked_ulns(&self, masters: &[Uln]) -> Result<Vec<(Uln, Uln)>, StoreError>;
 
-    /// The candidates of a set of searches: for each search, the learners sharing its date of
-    /// birth, its (phonetic family key, year of birth), or its compact postcode, each of
-    /// these lookups capped at `cap` learners (lowest ULNs first). Each learner once, by id.
+    /// The candidates of a set of searches: for each search, the learners sharing one of its
+    /// blocking keys (those [`BlockingKeys::admits`]), each key's lookup capped at `cap`
+    /// learners (lowest ULNs first). Each learner once, by id.
     async fn candidates(
         &self,
         searches: &[BlockingKeys],

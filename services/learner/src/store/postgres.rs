@@ -6,16 +6,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use lrs_fields::learner::MatchKeys;
 use lrs_fields::uln::Uln;
-use sqlx::{Connection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, FromRow, PgPool, Postgres, Row, Transaction};
 
 use super::row::{
     AuditRow, CANDIDATE_COLUMNS, CandidateRow, INSERT_AUDIT, LEARNER_COLUMNS, LearnerRow,
     StoredColumns, bind_details, distinct_candidates, distinct_keys, insert_statement, stored_uln,
-    update_statement,
+    update_statement, with_links, with_links_statement,
 };
 use super::{
     AuditEntry, InsertOutcome, LearnerChange, LearnerStore, LinkOutcome, MergeWrite, NewLearner,
-    StoreError, WriteOutcome,
+    StoreError, WithLinks, WriteOutcome,
 };
 use crate::domain::registration::RecentSearch;
 use crate::domain::{BlockingKeys, Candidate, LearnerRecord};
@@ -72,9 +72,11 @@ impl PostgresLearnerStore {
         )
     }
 
-    /// The statement that reads a learner by ULN (`$1`, as stored: a `bigint`).
-    pub fn learner_by_uln_statement() -> String {
-        format!("SELECT {LEARNER_COLUMNS} FROM learners WHERE uln = $1")
+    /// The statement that reads learners by ULN (`$1`, an array of ULNs as stored:
+    /// `bigint[]`) with the ULNs linked to each, as `GetLearner` and the answers of
+    /// `FindLearnersByDemographics` do.
+    pub fn learners_with_links_statement() -> String {
+        with_links_statement("= ANY($1)", "COALESCE(array_agg(uln), '{}')")
     }
 }
 
@@ -195,11 +197,23 @@ super::queries::transaction_queries!(Postgres);
 #[async_trait::async_trait]
 impl LearnerStore for PostgresLearnerStore {
     async fn learner_by_uln(&self, uln: Uln) -> Result<Option<LearnerRecord>, StoreError> {
-        let row: Option<LearnerRow> = sqlx::query_as(&Self::learner_by_uln_statement())
+        let sql = format!("SELECT {LEARNER_COLUMNS} FROM learners WHERE uln = $1");
+        let row: Option<LearnerRow> = sqlx::query_as(&sql)
             .bind(stored_uln(uln))
             .fetch_optional(&self.pool)
             .await?;
         row.map(LearnerRow::into_record).transpose()
+    }
+
+    async fn learners_with_links(&self, ulns: &[Uln]) -> Result<Vec<WithLinks>, StoreError> {
+        let values: Vec<i64> = ulns.iter().copied().map(stored_uln).collect();
+        let rows = sqlx::query(&Self::learners_with_links_statement())
+            .bind(values)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| with_links(LearnerRow::from_row(row)?, row.try_get("linked")?))
+            .collect()
     }
 
     async fn learners_by_ulns(&self, ulns: &[Uln]) -> Result<Vec<LearnerRecord>, StoreError> {

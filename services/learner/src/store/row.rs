@@ -200,6 +200,30 @@ fn uln(id: i64, value: i64, column: &'static str) -> Result<Uln, StoreError> {
     Uln::parse(&value.to_string()).map_err(|_| StoreError::Corrupt { id, column })
 }
 
+/// The learner of `row` with the ULNs in its `linked` column, read by [`with_links_statement`].
+pub(crate) fn with_links(
+    row: LearnerRow,
+    linked: Vec<i64>,
+) -> Result<(LearnerRecord, Vec<Uln>), StoreError> {
+    let id = row.id;
+    let linked = linked
+        .into_iter()
+        .map(|value| uln(id, value, "linked uln"))
+        .collect::<Result<_, _>>()?;
+    Ok((row.into_record()?, linked))
+}
+
+/// Reads the learners whose ULN is among `ulns` (a condition on `$1`), each with the ULNs
+/// linked to it in ULN order, gathered into the column `linked` by `aggregate` (an array on
+/// PostgreSQL, a JSON array on SQLite).
+pub(crate) fn with_links_statement(ulns: &str, aggregate: &str) -> String {
+    format!(
+        "SELECT {LEARNER_COLUMNS}, (SELECT {aggregate} FROM (SELECT m.uln FROM learners m \
+         WHERE m.master_uln = learners.uln ORDER BY m.uln) AS linked) AS linked \
+         FROM learners WHERE uln {ulns}"
+    )
+}
+
 fn gender(id: i64, code: i16) -> Result<Gender, StoreError> {
     Gender::parse(&code.to_string()).map_err(|_| StoreError::Corrupt {
         id,
@@ -215,6 +239,10 @@ fn status(id: i64, code: i16) -> Result<LearnerStatus, StoreError> {
 }
 
 impl LearnerRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+
     pub(crate) fn into_record(self) -> Result<LearnerRecord, StoreError> {
         let id = self.id;
         let ability_to_share = AbilityToShare::parse_stored(&self.ability_to_share.to_string())

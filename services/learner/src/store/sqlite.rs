@@ -8,16 +8,16 @@ use chrono::{DateTime, Utc};
 use lrs_fields::learner::MatchKeys;
 use lrs_fields::uln::Uln;
 use lrs_store::SqliteDatabase;
-use sqlx::{Connection, Sqlite, Transaction};
+use sqlx::{Connection, FromRow, Row, Sqlite, Transaction};
 
 use super::row::{
     AuditRow, CANDIDATE_COLUMNS, CandidateRow, INSERT_AUDIT, LEARNER_COLUMNS, LearnerRow,
     StoredColumns, bind_details, distinct_candidates, distinct_keys, insert_statement, stored_uln,
-    update_statement,
+    update_statement, with_links, with_links_statement,
 };
 use super::{
     AuditEntry, InsertOutcome, LearnerChange, LearnerStore, LinkOutcome, MergeWrite, NewLearner,
-    StoreError, WriteOutcome,
+    StoreError, WithLinks, WriteOutcome,
 };
 use crate::domain::registration::RecentSearch;
 use crate::domain::{BlockingKeys, Candidate, LearnerRecord};
@@ -60,6 +60,29 @@ impl LearnerStore for SqliteLearnerStore {
             .fetch_optional(self.database.reader())
             .await?;
         row.map(LearnerRow::into_record).transpose()
+    }
+
+    async fn learners_with_links(&self, ulns: &[Uln]) -> Result<Vec<WithLinks>, StoreError> {
+        let values: Vec<i64> = ulns.iter().copied().map(stored_uln).collect();
+        let sql = with_links_statement(
+            "IN (SELECT value FROM json_each($1))",
+            "json_group_array(uln)",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(json_array(&values))
+            .fetch_all(self.database.reader())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let learner = LearnerRow::from_row(row)?;
+                let linked: String = row.try_get("linked")?;
+                let linked = serde_json::from_str(&linked).map_err(|_| StoreError::Corrupt {
+                    id: learner.id(),
+                    column: "linked uln",
+                })?;
+                with_links(learner, linked)
+            })
+            .collect()
     }
 
     async fn learners_by_ulns(&self, ulns: &[Uln]) -> Result<Vec<LearnerRecord>, StoreError> {
