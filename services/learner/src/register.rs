@@ -206,7 +206,7 @@ impl Register {
             exact_match_found: decision.outcome.is_exact(),
         };
         // The record must be durable before the answer goes out; the matches are read
-        // meanwhile.
+        // while it commits.
         let recorded = async {
             self.searches
                 .submit(record)
@@ -253,16 +253,22 @@ impl Register {
                 exact_match_found: decision.outcome.is_exact(),
             })
             .collect();
-        if !records.is_empty() {
-            self.store.record_searches(&records).await?;
-        }
-
-        let learners = if load {
-            let all: Vec<&Decision> = decisions.iter().collect();
-            self.load_matches(&all).await?
-        } else {
-            HashMap::new()
+        // As in `find`: the matches are read while the records commit.
+        let recorded = async {
+            if !records.is_empty() {
+                self.store.record_searches(&records).await?;
+            }
+            Ok::<_, LearnerError>(())
         };
+        let loaded = async {
+            if load {
+                let all: Vec<&Decision> = decisions.iter().collect();
+                self.load_matches(&all).await
+            } else {
+                Ok(HashMap::new())
+            }
+        };
+        let ((), learners) = tokio::try_join!(recorded, loaded)?;
         Ok(decisions
             .into_iter()
             .map(|decision| {
