@@ -407,82 +407,126 @@ fn pick(samples: &[Sample], round: usize) -> &Sample {
     &samples[round.wrapping_mul(2_654_435_761) % samples.len()]
 }
 
-async fn echo_calls(
-    name: &'static str,
-    channels: &Arc<Vec<Channel>>,
-    clients: usize,
+/// The workloads of one run: each measured from `clients` concurrent callers for `duration`.
+struct Workloads<'a> {
+    suite: &'a Suite,
+    samples: &'a Arc<Vec<Sample>>,
     duration: Duration,
-) -> anyhow::Result<Measured> {
-    let channels = Arc::clone(channels);
-    measure(name, clients, duration, move |round| {
-        let channel = channels[round % channels.len()].clone();
-        async move {
-            EchoClient::new(channel).echo("lrs").await?;
-            Ok(())
-        }
-    })
-    .await
 }
 
-async fn get_learner_calls(
-    name: &'static str,
-    channels: &Arc<Vec<Channel>>,
-    suite: &Suite,
-    samples: &Arc<Vec<Sample>>,
-    clients: usize,
-    duration: Duration,
-) -> anyhow::Result<Measured> {
-    let (channels, samples, bearer) = (
-        Arc::clone(channels),
-        Arc::clone(samples),
-        suite.bearer.clone(),
-    );
-    measure(name, clients, duration, move |round| {
-        let channel = channels[round % channels.len()].clone();
-        let sample = pick(&samples, round);
-        let request = bearer.sign(pb::GetLearnerRequest {
-            uln: sample.uln.to_string(),
-            given_name: sample.learner.given_name.clone(),
-            family_name: sample.learner.family_name.clone(),
-            find_type: pb::FindType::Full as i32,
-        });
-        async move {
-            let answer = LearnerServiceClient::new(channel)
-                .get_learner(request)
-                .await?;
-            anyhow::ensure!(answer.into_inner().outcome == pb::MatchOutcome::ExactMatch as i32);
-            Ok(())
-        }
-    })
-    .await
+/// Where a workload's calls go.
+#[derive(Clone, Copy)]
+enum Target {
+    Gateway,
+    Learner,
 }
 
-async fn find_calls(
-    name: &'static str,
-    channels: &Arc<Vec<Channel>>,
-    suite: &Suite,
-    samples: &Arc<Vec<Sample>>,
-    clients: usize,
-    duration: Duration,
-) -> anyhow::Result<Measured> {
-    let (channels, samples, bearer) = (
-        Arc::clone(channels),
-        Arc::clone(samples),
-        suite.bearer.clone(),
-    );
-    measure(name, clients, duration, move |round| {
-        let channel = channels[round % channels.len()].clone();
-        let request = bearer.sign(pb::FindLearnersByDemographicsRequest {
-            search: Some(search(pick(&samples, round), round % 5 == 4)),
-        });
-        async move {
-            LearnerServiceClient::new(channel)
-                .find_learners_by_demographics(request)
-                .await?;
-            Ok(())
-        }
-    })
-    .await
+impl Workloads<'_> {
+    fn channels(&self, target: Target) -> Arc<Vec<Channel>> {
+        Arc::clone(match target {
+            Target::Gateway => &self.suite.gateway,
+            Target::Learner => &self.suite.learner,
+        })
+    }
+
+    async fn echo(&self, name: &'static str, clients: usize) -> anyhow::Result<Measured> {
+        let channels = Arc::clone(&self.suite.echo);
+        measure(name, clients, self.duration, move |round| {
+            let channel = channels[round % channels.len()].clone();
+            async move {
+                EchoClient::new(channel).echo("lrs").await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn get_learner(
+        &self,
+        name: &'static str,
+        target: Target,
+        clients: usize,
+    ) -> anyhow::Result<Measured> {
+        let (channels, samples) = (self.channels(target), Arc::clone(self.samples));
+        let bearer = self.suite.bearer.clone();
+        measure(name, clients, self.duration, move |round| {
+            let channel = channels[round % channels.len()].clone();
+            let sample = pick(&samples, round);
+            let request = bearer.sign(pb::GetLearnerRequest {
+                uln: sample.uln.to_string(),
+                given_name: sample.learner.given_name.clone(),
+                family_name: sample.learner.family_name.clone(),
+                find_type: pb::FindType::Full as i32,
+            });
+            async move {
+                let answer = LearnerServiceClient::new(channel)
+                    .get_learner(request)
+                    .await?;
+                anyhow::ensure!(answer.into_inner().outcome == pb::MatchOutcome::ExactMatch as i32);
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn find(
+        &self,
+        name: &'static str,
+        target: Target,
+        clients: usize,
+    ) -> anyhow::Result<Measured> {
+        let (channels, samples) = (self.channels(target), Arc::clone(self.samples));
+        let bearer = self.suite.bearer.clone();
+        measure(name, clients, self.duration, move |round| {
+            let channel = channels[round % channels.len()].clone();
+            let request = bearer.sign(pb::FindLearnersByDemographicsRequest {
+                search: Some(search(pick(&samples, round), round % 5 == 4)),
+            });
+            async move {
+                LearnerServiceClient::new(channel)
+                    .find_learners_by_demographics(request)
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// The store's statement for `GetLearner`, called directly.
+    async fn uln_lookups(&self, name: &'static str, clients: usize) -> anyhow::Result<Measured> {
+        let (store, samples) = (Arc::clone(&self.suite.store), Arc::clone(self.samples));
+        measure(name, clients, self.duration, move |round| {
+            let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
+            async move {
+                store
+                    .learners_with_links(&[uln])
+                    .await?
+                    .pop()
+                    .context("a loaded learner")?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// The store's candidate query, called directly with a search's keys.
+    async fn candidate_queries(
+        &self,
+        name: &'static str,
+        clients: usize,
+    ) -> anyhow::Result<Measured> {
+        let (store, samples) = (Arc::clone(&self.suite.store), Arc::clone(self.samples));
+        let cap = LearnerConfig::default().blocking_cap;
+        measure(name, clients, self.duration, move |round| {
+            let store = Arc::clone(&store);
+            let keys = blocking_keys(pick(&samples, round));
+            async move {
+                store.candidates(&[keys], cap).await?;
+                Ok(())
+            }
+        })
+        .await
+    }
 }
 
 fn blocking_keys(sample: &Sample) -> BlockingKeys {
@@ -652,128 +696,64 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(!samples.is_empty(), "no learners to look up");
     let suite = start_suite(&database, args.clients).await?;
     let (clients, duration) = (args.clients, args.duration);
-
-    let echo = echo_calls("tonic echo (bare server)", &suite.echo, clients, duration).await?;
-    let get_gateway = get_learner_calls(
-        "GetLearner (FULL), through the gateway",
-        &suite.gateway,
-        &suite,
-        &samples,
-        clients,
+    let run = Workloads {
+        suite: &suite,
+        samples: &samples,
         duration,
-    )
-    .await?;
-    let get_direct = get_learner_calls(
-        "GetLearner (FULL), straight to the learner service",
-        &suite.learner,
-        &suite,
-        &samples,
-        clients,
-        duration,
-    )
-    .await?;
-    let uln_sql = {
-        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
-        measure(
-            "SQL: ULN lookup with links (store, same pool)",
-            clients,
-            duration,
-            move |round| {
-                let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
-                async move {
-                    store
-                        .learners_with_links(&[uln])
-                        .await?
-                        .pop()
-                        .context("a loaded learner")?;
-                    Ok(())
-                }
-            },
-        )
-        .await?
     };
-    let find_gateway = find_calls(
-        "FindLearnersByDemographics, through the gateway",
-        &suite.gateway,
-        &suite,
-        &samples,
-        clients,
-        duration,
-    )
-    .await?;
-    let find_direct = find_calls(
-        "FindLearnersByDemographics, straight to the learner service",
-        &suite.learner,
-        &suite,
-        &samples,
-        clients,
-        duration,
-    )
-    .await?;
-    let candidates_sql = {
-        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
-        let cap = LearnerConfig::default().blocking_cap;
-        measure(
-            "SQL: candidate query (store, same pool)",
+    let echo = run.echo("tonic echo (bare server)", clients).await?;
+    let get_gateway = run
+        .get_learner(
+            "GetLearner (FULL), through the gateway",
+            Target::Gateway,
             clients,
-            duration,
-            move |round| {
-                let store = Arc::clone(&store);
-                let keys = blocking_keys(pick(&samples, round));
-                async move {
-                    store.candidates(&[keys], cap).await?;
-                    Ok(())
-                }
-            },
         )
-        .await?
-    };
-    let echo_one = echo_calls(
-        "tonic echo (bare server), 1 client",
-        &suite.echo,
-        1,
-        duration,
-    )
-    .await?;
-    let get_one = get_learner_calls(
-        "GetLearner (FULL), through the gateway, 1 client",
-        &suite.gateway,
-        &suite,
-        &samples,
-        1,
-        duration,
-    )
-    .await?;
-
-    let get_direct_one = get_learner_calls(
-        "GetLearner (FULL), straight to the learner service, 1 client",
-        &suite.learner,
-        &suite,
-        &samples,
-        1,
-        duration,
-    )
-    .await?;
-    let uln_sql_one = {
-        let (store, samples) = (Arc::clone(&suite.store), Arc::clone(&samples));
-        measure(
-            "SQL: ULN lookup with links (store), 1 client",
+        .await?;
+    let get_direct = run
+        .get_learner(
+            "GetLearner (FULL), straight to the learner service",
+            Target::Learner,
+            clients,
+        )
+        .await?;
+    let uln_sql = run
+        .uln_lookups("SQL: ULN lookup with links (store, same pool)", clients)
+        .await?;
+    let find_gateway = run
+        .find(
+            "FindLearnersByDemographics, through the gateway",
+            Target::Gateway,
+            clients,
+        )
+        .await?;
+    let find_direct = run
+        .find(
+            "FindLearnersByDemographics, straight to the learner service",
+            Target::Learner,
+            clients,
+        )
+        .await?;
+    let candidates_sql = run
+        .candidate_queries("SQL: candidate query (store, same pool)", clients)
+        .await?;
+    let echo_one = run.echo("tonic echo (bare server), 1 client", 1).await?;
+    let get_one = run
+        .get_learner(
+            "GetLearner (FULL), through the gateway, 1 client",
+            Target::Gateway,
             1,
-            duration,
-            move |round| {
-                let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
-                async move {
-                    store
-                        .learners_with_links(&[uln])
-                        .await?
-                        .pop()
-                        .context("a loaded learner")?;
-                    Ok(())
-                }
-            },
         )
-        .await?
-    };
+        .await?;
+    let get_direct_one = run
+        .get_learner(
+            "GetLearner (FULL), straight to the learner service, 1 client",
+            Target::Learner,
+            1,
+        )
+        .await?;
+    let uln_sql_one = run
+        .uln_lookups("SQL: ULN lookup with links (store), 1 client", 1)
+        .await?;
 
     let url = url_with_database(&args.database_url, &args.database)?;
     let Database::Postgres(postgres) = &database else {
