@@ -98,7 +98,15 @@ impl Processor {
         let Some(chunk) = self.claim(owner).await? else {
             return Ok(false);
         };
-        self.process(owner, chunk).await?;
+        if let Err(error) = self.process(owner, chunk).await {
+            // Give the chunk back at once: waiting for its lease to end would stall the job
+            // for the length of a lease after a passing fault (the learner service
+            // restarting, say). A worker that dies instead still holds it until then.
+            if let Err(release) = self.store.release_leases(owner).await {
+                tracing::warn!(%owner, error = %release, "could not give back a failed chunk");
+            }
+            return Err(error);
+        }
         Ok(true)
     }
 
@@ -670,7 +678,7 @@ async fn run_worker(
         let worked = match processor.run_once(&owner).await {
             Ok(worked) => worked,
             Err(error) => {
-                tracing::warn!(%owner, %error, "batch chunk not processed; it is tried again when its lease ends");
+                tracing::warn!(%owner, %error, "batch chunk not processed; it is tried again");
                 false
             }
         };

@@ -824,6 +824,34 @@ async fn exceptions_are_resolved_and_the_output_follows() {
 }
 
 #[tokio::test]
+async fn a_chunk_that_fails_is_given_back_at_once() {
+    for database in databases().await {
+        let h = Harness::start(database).await;
+        let token = batch_user(&h);
+        let submitted = submit(&h, &token, NAME_2A, &fixture(NAME_2A), "")
+            .await
+            .expect("accepted");
+
+        // The learner service is down: the chunk fails and its lease is given back.
+        h.register.down.store(true, Ordering::SeqCst);
+        let processor = h.batch.processor();
+        processor
+            .run_once("unlucky")
+            .await
+            .expect_err("the learner service is down");
+        h.register.down.store(false, Ordering::SeqCst);
+
+        // Without the clock moving on, the next attempt takes the chunk and the job ends.
+        h.process_all().await;
+        let done = job(&h, &token, &submitted.job_id).await.expect("the job");
+        assert_eq!(done.status, pb::JobStatus::Completed as i32);
+        let counts = done.counts.expect("counts");
+        assert_eq!((counts.processed, counts.new_ulns), (16, 7));
+        assert_eq!(records(&h, &token, &submitted.job_id).await.len(), 16);
+    }
+}
+
+#[tokio::test]
 async fn a_worker_that_dies_mid_job_loses_and_duplicates_nothing() {
     for database in databases().await {
         let h = Harness::start(database).await;
