@@ -76,10 +76,10 @@ struct Args {
     #[arg(long = "large", default_value_t = 100_000)]
     large: usize,
     /// Batch workers.
-    #[arg(long = "workers", default_value_t = 2)]
+    #[arg(long = "workers", default_value_t = 4)]
     workers: usize,
     /// Records per MatchLearners call.
-    #[arg(long = "match-size", default_value_t = 100)]
+    #[arg(long = "match-size", default_value_t = 500)]
     match_size: usize,
 }
 

@@ -23,7 +23,7 @@ pub enum BatchConfigError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct BatchConfig {
     /// How many batch workers this process runs (0 runs none: another replica processes).
-    #[arg(long = "batch-workers", env = "LRS_BATCH_WORKERS", default_value_t = 2)]
+    #[arg(long = "batch-workers", env = "LRS_BATCH_WORKERS", default_value_t = 4)]
     pub workers: usize,
 
     /// Records per chunk: the unit a worker claims, matches and commits, 1 to 1000.
@@ -91,7 +91,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            workers: 2,
+            workers: 4,
             chunk_size: 500,
             match_size: 500,
             lease: Duration::from_secs(30).into(),
