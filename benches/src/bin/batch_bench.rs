@@ -1,21 +1,22 @@
 //! `batch-bench`: the batch service on PostgreSQL with millions of synthetic learners present.
 //!
 //! Loads the learners with `COPY` (unless `--skip-load` reuses the database), starts a stand-in
-//! identity, the learner service and the batch service in-process on 127.0.0.1:0, with the
-//! batch workers, and measures:
+//! identity and the learner service in-process on 127.0.0.1:0, and the batch service with its
+//! workers in a process of its own (`lrs serve batch`, the binary beside this one), and
+//! measures:
 //!
 //! - a 5,000-record LRB file (half learners on the register, half new) from the first byte of
 //!   `SubmitBatchFile` to the last byte of its output CSV;
 //! - beside it, in the same run, the baseline: a raw `COPY` of the same 5,000 rows' matching
 //!   keys into a staging table plus one set-based query that finds each row's candidates by
-//!   date of birth and counts its exact matches;
-//! - a 100,000-record file from submit to output, with the process's peak resident memory
-//!   (`VmHWM`, reset before the file is submitted; the process holds the three services and
-//!   the client, streaming the file from disk).
+//!   the learner service's blocking keys and counts its exact matches;
+//! - a 100,000-record file from submit to output, with the batch process's peak resident
+//!   memory (`VmHWM`, reset before the file is submitted).
 //!
 //! Timings are reported, never asserted.
 //!
 //! ```text
+//! cargo build --release --bin lrs
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //!     cargo run --release -p lrs-bench --bin batch-bench -- --learners 2000000
 //! ```
@@ -23,13 +24,12 @@
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use lrs_batch::{Batch, BatchConfig, GrpcLearnerRegister};
 use lrs_fields::codes::AbilityToShare;
 use lrs_fields::date::{Clock, SystemClock};
 use lrs_fields::name::{normalise_name, phonetic_key};
@@ -40,13 +40,16 @@ use lrs_learner::{Learner, LearnerConfig};
 use lrs_proto::batch::v1 as pb;
 use lrs_proto::batch::v1::batch_service_client::BatchServiceClient;
 use lrs_server::auth::{Authenticator, Claims, IdentityKeySource, Role};
-use lrs_server::client::{MachineCredential, ServiceChannel, ServiceTokens, channel};
+use lrs_server::client::channel;
 use lrs_server::host::ServiceHost;
 use lrs_server::testing::{RunningHost, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestIdentity};
 use lrs_store::{Database, DatabaseConfig};
 use lrs_synthetic::{Learners, SyntheticLearner};
 use sqlx::{Connection, Executor, PgConnection};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// Measures batch processing against a baseline measured in the same run.
 #[derive(Debug, Parser)]
@@ -81,6 +84,9 @@ struct Args {
     /// Records per MatchLearners call.
     #[arg(long = "match-size", default_value_t = 500)]
     match_size: usize,
+    /// The `lrs` binary that runs the batch service (default: the one beside this benchmark).
+    #[arg(long = "lrs-bin")]
+    lrs_bin: Option<PathBuf>,
 }
 
 /// Learners per COPY.
@@ -433,19 +439,123 @@ async fn baseline(
     Ok((copied, matched, exact))
 }
 
-/// A memory figure of the process from `/proc/self/status` (`VmHWM`, `VmRSS`), in KiB.
-fn memory_kib(field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .with_context(|| format!("{field} in /proc/self/status"))?;
-    let kib = line
-        .split_whitespace()
-        .nth(1)
-        .context("a memory value")?
-        .parse()?;
-    Ok(kib)
+/// The batch service in a process of its own, `lrs serve batch`, as each service runs in
+/// production: its resident memory is the service's alone, not the benchmark's or the learner
+/// service's.
+struct BatchProcess {
+    child: tokio::process::Child,
+    pid: u32,
+    url: String,
+}
+
+impl BatchProcess {
+    /// Starts `lrs serve batch` on a free loopback port over the benchmark's database and
+    /// waits until its health says SERVING.
+    async fn start(
+        args: &Args,
+        database_url: &str,
+        identity_url: &str,
+        learner_url: &str,
+    ) -> anyhow::Result<Self> {
+        let lrs = match &args.lrs_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("lrs"),
+        };
+        anyhow::ensure!(
+            lrs.is_file(),
+            "{} does not exist: build it with `cargo build --release --bin lrs`, or name the \
+             binary with --lrs-bin",
+            lrs.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(&lrs)
+            .args(["serve", "batch"])
+            .env("LRS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("LRS_IDENTITY_URL", identity_url)
+            .env("LRS_LEARNER_URL", learner_url)
+            .env("LRS_CLIENT_ID", TEST_CLIENT_ID)
+            .env("LRS_CLIENT_SECRET", TEST_CLIENT_SECRET)
+            .env("LRS_BATCH_WORKERS", args.workers.to_string())
+            .env("LRS_BATCH_MATCH_SIZE", args.match_size.to_string())
+            .env("LRS_BATCH_POLL_INTERVAL", "50ms")
+            .env("LRS_BATCH_WATCH_INTERVAL", "20ms")
+            .env("LRS_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", lrs.display()))?;
+        let pid = child.id().context("the batch process's id")?;
+        let mut process = BatchProcess {
+            child,
+            pid,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        process.wait_until_serving().await?;
+        Ok(process)
+    }
+
+    async fn wait_until_serving(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("lrs serve batch ended at start: {status}");
+            }
+            let request = HealthCheckRequest {
+                service: String::new(),
+            };
+            if let Ok(answer) = HealthClient::new(self.channel()?).check(request).await
+                && answer.into_inner().status == ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "lrs serve batch not serving after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(channel(&self.url)?)
+    }
+
+    /// A memory figure of the process from `/proc/<pid>/status` (`VmHWM`, `VmRSS`), in KiB.
+    fn memory_kib(&self, field: &str) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = std::fs::read_to_string(&path)?;
+        let line = status
+            .lines()
+            .find(|line| line.starts_with(field))
+            .with_context(|| format!("{field} in {path}"))?;
+        let kib = line
+            .split_whitespace()
+            .nth(1)
+            .context("a memory value")?
+            .parse()?;
+        Ok(kib)
+    }
+
+    /// Resets the process's peak resident memory to its current one; false when the kernel
+    /// does not allow it (the peak then covers the whole run).
+    fn reset_peak_memory(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok()
+    }
+
+    /// Asks the process to stop (SIGTERM: it drains) and waits for it.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let signalled = tokio::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await;
+        if !signalled.is_ok_and(|status| status.success()) {
+            self.child.start_kill()?;
+        }
+        self.child.wait().await?;
+        Ok(())
+    }
 }
 
 #[tokio::main]
@@ -473,39 +583,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    let batch_database =
-        lrs_store::connect(&DatabaseConfig::postgres(url.clone()), "batch").await?;
-    Batch::migrate(&batch_database).await?;
-    let tokens = ServiceTokens::new(
-        identity_host.channel(),
-        MachineCredential {
-            client_id: TEST_CLIENT_ID.to_owned(),
-            client_secret: TEST_CLIENT_SECRET.to_owned(),
-        },
-    );
-    let learners =
-        GrpcLearnerRegister::new(ServiceChannel::new(channel(&learner_host.url())?, tokens));
-    let config = BatchConfig {
-        workers: args.workers,
-        match_size: args.match_size,
-        poll_interval: Duration::from_millis(50).into(),
-        watch_interval: Duration::from_millis(20).into(),
-        ..BatchConfig::default()
-    };
-    let authenticator = Authenticator::new(IdentityKeySource::new(identity_host.channel()));
-    let batch = Batch::open(
-        batch_database,
-        config,
-        clock,
-        authenticator,
-        Arc::new(learners),
-    )
-    .await?;
-    let batch_host =
-        RunningHost::start(ServiceHost::new("batch").add_service(batch.server())).await;
-    let workers = batch.start_workers();
+    let batch = BatchProcess::start(&args, &url, &identity_host.url(), &learner_host.url()).await?;
     let client =
-        BatchServiceClient::new(batch_host.channel()).max_decoding_message_size(4 * 1024 * 1024);
+        BatchServiceClient::new(batch.channel()?).max_decoding_message_size(4 * 1024 * 1024);
     let claims = Claims {
         ukprn: Some("10000001".to_owned()),
         roles: vec![Role::BatchUser],
@@ -590,13 +670,13 @@ async fn main() -> anyhow::Result<()> {
         write_file(&large_path, &large)?;
         drop(large);
         drop(samples);
-        let before = memory_kib("VmRSS:")?;
-        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let before = batch.memory_kib("VmRSS:")?;
+        let reset = batch.reset_peak_memory();
         let started = Instant::now();
         let (output_bytes, job) =
             run_file(&client, &token, &large_path, &file_name((stamp + 1) % 60)).await?;
         let elapsed = started.elapsed();
-        let peak = memory_kib("VmHWM:")?;
+        let peak = batch.memory_kib("VmHWM:")?;
         let counts = job.counts.unwrap_or_default();
         println!(
             "\n| {}-record file, submit to output ready | {:.1} s |",
@@ -622,9 +702,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    workers.stop(Duration::from_secs(10)).await;
     let _ = std::fs::remove_dir_all(&folder);
-    batch_host.stop().await?;
+    batch.stop().await?;
     learner_host.stop().await?;
     identity_host.stop().await?;
     Ok(())
