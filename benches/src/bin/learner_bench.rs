@@ -330,9 +330,11 @@ impl Bearer {
 }
 
 /// The running services: the stand-in identity, the learner service, the gateway in front
-/// of both, and a bare tonic echo server beside them.
+/// of both over the network (as `lrs serve gateway` runs), a second gateway calling the
+/// learner service in-process (as `lrs up` runs), and a bare tonic echo server beside them.
 struct Suite {
     gateway: Arc<Vec<Channel>>,
+    gateway_in_process: Arc<Vec<Channel>>,
     learner: Arc<Vec<Channel>>,
     echo: Arc<Vec<Channel>>,
     store: Arc<dyn LearnerStore>,
@@ -373,14 +375,13 @@ async fn start_suite(database: &Database, clients: usize) -> anyhow::Result<Suit
         rate_limit_burst: 1_000_000,
         ..GatewayConfig::default()
     };
-    let gateway = Gateway::new(&config)?;
-    let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let gateway_url = format!("http://{}", gateway_listener.local_addr()?);
-    tokio::spawn(gateway.serve(
-        gateway_listener,
-        Duration::from_secs(1),
-        std::future::pending(),
-    ));
+    let gateway_url = serve_gateway(Gateway::new(&config)?).await?;
+    let in_process = ServiceHost::new("learner")
+        .add_service(learner.grpc_service())
+        .build()?;
+    in_process.readiness().set_serving().await;
+    let gateway = Gateway::new(&config)?.with_in_process_route("learner", in_process.in_process());
+    let gateway_in_process_url = serve_gateway(gateway).await?;
 
     let echo_listener = TcpListener::bind("127.0.0.1:0").await?;
     let echo_url = format!("http://{}", echo_listener.local_addr()?);
@@ -391,12 +392,21 @@ async fn start_suite(database: &Database, clients: usize) -> anyhow::Result<Suit
 
     Ok(Suite {
         gateway: channels(&gateway_url, clients).await?,
+        gateway_in_process: channels(&gateway_in_process_url, clients).await?,
         learner: channels(&learner_host.url(), clients).await?,
         echo: channels(&echo_url, clients).await?,
         store,
         bearer: Bearer::new(&identity.token(&TestIdentity::user_claims(ORGANISATION)))?,
         _hosts: [identity_host, learner_host],
     })
+}
+
+/// Serves `gateway` on a free loopback port; answers its URL.
+async fn serve_gateway(gateway: Gateway) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(gateway.serve(listener, Duration::from_secs(1), std::future::pending()));
+    Ok(url)
 }
 
 /// The organisation the benchmark user belongs to.
@@ -418,6 +428,7 @@ struct Workloads<'a> {
 #[derive(Clone, Copy)]
 enum Target {
     Gateway,
+    GatewayInProcess,
     Learner,
 }
 
@@ -425,6 +436,7 @@ impl Workloads<'_> {
     fn channels(&self, target: Target) -> Arc<Vec<Channel>> {
         Arc::clone(match target {
             Target::Gateway => &self.suite.gateway,
+            Target::GatewayInProcess => &self.suite.gateway_in_process,
             Target::Learner => &self.suite.learner,
         })
     }
@@ -709,6 +721,13 @@ async fn main() -> anyhow::Result<()> {
             clients,
         )
         .await?;
+    let get_in_process = run
+        .get_learner(
+            "GetLearner (FULL), through the gateway, in-process route",
+            Target::GatewayInProcess,
+            clients,
+        )
+        .await?;
     let get_direct = run
         .get_learner(
             "GetLearner (FULL), straight to the learner service",
@@ -723,6 +742,13 @@ async fn main() -> anyhow::Result<()> {
         .find(
             "FindLearnersByDemographics, through the gateway",
             Target::Gateway,
+            clients,
+        )
+        .await?;
+    let find_in_process = run
+        .find(
+            "FindLearnersByDemographics, through the gateway, in-process route",
+            Target::GatewayInProcess,
             clients,
         )
         .await?;
@@ -741,6 +767,13 @@ async fn main() -> anyhow::Result<()> {
         .get_learner(
             "GetLearner (FULL), through the gateway, 1 client",
             Target::Gateway,
+            1,
+        )
+        .await?;
+    let get_in_process_one = run
+        .get_learner(
+            "GetLearner (FULL), through the gateway, in-process route, 1 client",
+            Target::GatewayInProcess,
             1,
         )
         .await?;
@@ -781,13 +814,16 @@ async fn main() -> anyhow::Result<()> {
     for m in [
         &echo,
         &get_gateway,
+        &get_in_process,
         &get_direct,
         &uln_sql,
         &find_gateway,
+        &find_in_process,
         &find_direct,
         &candidates_sql,
         &echo_one,
         &get_one,
+        &get_in_process_one,
         &get_direct_one,
         &uln_sql_one,
     ] {
@@ -840,6 +876,15 @@ async fn main() -> anyhow::Result<()> {
             candidates_sql.percentile(0.95)
         ),
         find_gateway.rate() / echo.rate(),
+    )?;
+    writeln!(
+        report,
+        "- the same through the gateway's in-process route (`lrs up`): GetLearner p50 {:.0} µs \
+         with 1 client, {:.0} µs with {clients}; Find p95 {:.0} µs at {:.0} searches/s",
+        micros(get_in_process_one.percentile(0.5)),
+        micros(get_in_process.percentile(0.5)),
+        micros(find_in_process.percentile(0.95)),
+        find_in_process.rate(),
     )?;
     for p in pgbench.iter().flatten() {
         writeln!(

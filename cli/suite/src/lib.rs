@@ -39,7 +39,7 @@ use lrs_identity::{DemoAccount, Identity, IdentityConfig};
 use lrs_learner::{Learner, LearnerConfig};
 use lrs_server::auth::Authenticator;
 use lrs_server::client::{MachineCredential, ServiceChannel, ServiceTokens};
-use lrs_server::host::{HostError, Readiness, ServiceHost};
+use lrs_server::host::{BuiltHost, HostError, Readiness, ServiceHost};
 use lrs_store::{Database, DatabaseConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -292,6 +292,8 @@ impl Suite {
         let host = ServiceHost::new(lrs_identity::SERVICE_NAME)
             .shutdown_grace(config.shutdown_grace)
             .add_service(identity.grpc_service());
+        let host = build("identity", host)?;
+        let mut in_process = vec![("identity", host.in_process())];
         let listener = bind_internal().await?;
         let identity_host = Hosted::start("identity", host, listener, &exited).await?;
         running.services.push(identity_host);
@@ -315,6 +317,8 @@ impl Suite {
             .shutdown_grace(config.shutdown_grace)
             .add_service(learner.grpc_service())
             .add_service(learner.internal_grpc_service());
+        let host = build("learner", host)?;
+        in_process.push(("learner", host.in_process()));
         let listener = bind_internal().await?;
         let learner_host = Hosted::start("learner", host, listener, &exited).await?;
         running.services.push(learner_host);
@@ -344,6 +348,8 @@ impl Suite {
         let host = ServiceHost::new(BATCH)
             .shutdown_grace(config.shutdown_grace)
             .add_service(batch.server());
+        let host = build(BATCH, host)?;
+        in_process.push((BATCH, host.in_process()));
         let listener = bind_internal().await?;
         let batch_host = Hosted::start(BATCH, host, listener, &exited).await?;
         running.services.push(batch_host);
@@ -353,13 +359,26 @@ impl Suite {
         gateway_config.route_identity = Some(url_of(&running.services, "identity"));
         gateway_config.route_learner = Some(url_of(&running.services, "learner"));
         gateway_config.route_batch = Some(url_of(&running.services, BATCH));
-        let gateway = Gateway::new(&gateway_config)?;
+        // The gateway calls the services in-process; their ports serve the services' calls to
+        // one another and identity's signing keys.
+        let gateway = in_process.into_iter().fold(
+            Gateway::new(&gateway_config)?,
+            |gateway, (area, service)| gateway.with_in_process_route(area, service),
+        );
         let gateway = Hosted::start_gateway(gateway, public, config.shutdown_grace, &exited)?;
         running.gateway = Some(gateway);
 
         wait_until_serving(&running.endpoint(), PUBLIC_SERVICES, START_TIMEOUT).await?;
         Ok(running)
     }
+}
+
+/// Puts the host of the service `name` together.
+fn build(name: &'static str, host: ServiceHost) -> Result<BuiltHost, SuiteError> {
+    host.build().map_err(|source| SuiteError::Host {
+        service: name,
+        source,
+    })
 }
 
 /// The URL of the running service `name`, for the gateway's routes.
@@ -469,7 +488,7 @@ impl Hosted {
     /// database is migrated by now).
     async fn start(
         name: &'static str,
-        host: ServiceHost,
+        host: BuiltHost,
         listener: TcpListener,
         exited: &mpsc::UnboundedSender<&'static str>,
     ) -> Result<Self, SuiteError> {

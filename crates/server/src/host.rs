@@ -274,13 +274,93 @@ impl ServiceHost {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let address = listener.local_addr()?;
-        let service = self.service.clone();
-        let readiness = self.readiness.clone();
-        let grace = self.grace;
-        let accept_http1 = self.grpc_web.is_some();
+        self.build()?.serve(listener, shutdown).await
+    }
+
+    /// Puts the host's services, health, reflection and call layer together, so that it can
+    /// be called in-process ([`BuiltHost::in_process`]) as well as served.
+    pub fn build(self) -> Result<BuiltHost, HostError> {
         let in_flight = InFlight::default();
-        let http = self.into_http_service(in_flight.clone())?;
+        Ok(BuiltHost {
+            service: self.service.clone(),
+            readiness: self.readiness.clone(),
+            grace: self.grace,
+            accept_http1: self.grpc_web.is_some(),
+            in_flight: in_flight.clone(),
+            http: self.into_http_service(in_flight)?,
+        })
+    }
+
+    fn into_http_service(mut self, in_flight: InFlight) -> Result<HttpService, HostError> {
+        let health_name = <HealthServer<HealthService> as NamedService>::NAME;
+        self.advertised.push(health_name.to_owned());
+        self.local_prefixes.push(format!("/{health_name}/"));
+        self.local_prefixes.push("/grpc.reflection.".to_owned());
+        let routes = self
+            .routes
+            .add_service(self.health)
+            .add_service(reflection(&self.advertised)?.build_v1()?)
+            .add_service(reflection(&self.advertised)?.build_v1alpha()?)
+            .prepare();
+
+        let dispatch = Dispatch {
+            routes,
+            local_prefixes: self.local_prefixes.into(),
+            fallback: self.fallback,
+        };
+        let domain = format!("{}.lrs", self.service);
+        let called = CallLayer::new(in_flight, domain).layer(dispatch);
+        Ok(match self.grpc_web {
+            Some(cors) => {
+                let web = tonic_web::GrpcWebLayer::new().layer(called);
+                BoxCloneService::new(cors.layer(web))
+            }
+            None => BoxCloneService::new(called),
+        })
+    }
+}
+
+/// A host put together: served on a listener, and callable in-process.
+#[derive(Debug)]
+pub struct BuiltHost {
+    service: Arc<str>,
+    readiness: Readiness,
+    grace: Duration,
+    accept_http1: bool,
+    in_flight: InFlight,
+    http: HttpService,
+}
+
+impl BuiltHost {
+    /// The handle that turns health to SERVING.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// A handle that calls this host in the same process, through the same call layer,
+    /// routes, health and reflection as a call over TCP, without HTTP/2 framing or a socket
+    /// (the gateway's routes under `lrs up`). Such calls count among the host's calls in
+    /// flight; the TCP server's drain does not wait for them, the caller's does.
+    pub fn in_process(&self) -> InProcess {
+        InProcess {
+            http: Arc::new(std::sync::Mutex::new(self.http.clone())),
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains and returns.
+    pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), HostError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let address = listener.local_addr()?;
+        let BuiltHost {
+            service,
+            readiness,
+            grace,
+            accept_http1,
+            in_flight,
+            http,
+        } = self;
 
         let stopping = Arc::new(Notify::new());
         let signal = {
@@ -316,33 +396,38 @@ impl ServiceHost {
         tracing::info!(%service, "stopped");
         Ok(())
     }
+}
 
-    fn into_http_service(mut self, in_flight: InFlight) -> Result<HttpService, HostError> {
-        let health_name = <HealthServer<HealthService> as NamedService>::NAME;
-        self.advertised.push(health_name.to_owned());
-        self.local_prefixes.push(format!("/{health_name}/"));
-        self.local_prefixes.push("/grpc.reflection.".to_owned());
-        let routes = self
-            .routes
-            .add_service(self.health)
-            .add_service(reflection(&self.advertised)?.build_v1()?)
-            .add_service(reflection(&self.advertised)?.build_v1alpha()?)
-            .prepare();
+/// Calls a [`BuiltHost`] in-process: a tower service of HTTP requests, cheap to clone and
+/// shareable between threads.
+#[derive(Clone)]
+pub struct InProcess {
+    // The boxed stack can be cloned but not shared; each call clones it under the lock.
+    http: Arc<std::sync::Mutex<HttpService>>,
+}
 
-        let dispatch = Dispatch {
-            routes,
-            local_prefixes: self.local_prefixes.into(),
-            fallback: self.fallback,
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
+impl Service<http::Request<Body>> for InProcess {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The stack is made ready in `call`, on the clone that serves the call.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let http = match self.http.lock() {
+            Ok(http) => http.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let domain = format!("{}.lrs", self.service);
-        let called = CallLayer::new(in_flight, domain).layer(dispatch);
-        Ok(match self.grpc_web {
-            Some(cors) => {
-                let web = tonic_web::GrpcWebLayer::new().layer(called);
-                BoxCloneService::new(cors.layer(web))
-            }
-            None => BoxCloneService::new(called),
-        })
+        Box::pin(http.oneshot(request))
     }
 }
 

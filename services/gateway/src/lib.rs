@@ -16,6 +16,7 @@ pub mod catalogue;
 pub mod config;
 pub mod deadline;
 pub mod proxy;
+pub mod route;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 use lrs_server::auth::{Authenticator, IdentityKeySource};
 use lrs_server::client::ClientError;
-use lrs_server::host::{HostError, Readiness, ServiceHost};
+use lrs_server::host::{HostError, InProcess, Readiness, ServiceHost};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -38,6 +39,7 @@ use crate::catalogue::Catalogue;
 pub use crate::config::{GatewayConfig, GatewayConfigError};
 use crate::deadline::Deadlines;
 use crate::proxy::{Proxy, ProxyState};
+use crate::route::Route;
 
 /// How often idle entries are swept from the rate limiter.
 const LIMITER_SWEEP: Duration = Duration::from_secs(60);
@@ -61,7 +63,7 @@ pub enum GatewayError {
 /// The gateway, ready to serve.
 #[derive(Debug)]
 pub struct Gateway {
-    routes: HashMap<String, Channel>,
+    routes: HashMap<String, Route>,
     identity: Channel,
     deadlines: Deadlines,
     per_second: NonZeroU32,
@@ -75,13 +77,15 @@ impl Gateway {
     pub fn new(config: &GatewayConfig) -> Result<Self, GatewayError> {
         config.validate()?;
         let mut routes = HashMap::new();
+        let mut identity = None;
         for (area, url) in config.routes() {
-            routes.insert(area.to_owned(), lrs_server::client::channel(url)?);
+            let channel = lrs_server::client::channel(url)?;
+            if area == "identity" {
+                identity = Some(channel.clone());
+            }
+            routes.insert(area.to_owned(), Route::Remote(channel));
         }
-        let identity = routes
-            .get("identity")
-            .cloned()
-            .ok_or(GatewayConfigError::MissingIdentityRoute)?;
+        let identity = identity.ok_or(GatewayConfigError::MissingIdentityRoute)?;
         let rate = |value: u32| NonZeroU32::new(value).ok_or(GatewayConfigError::ZeroRateLimit);
         Ok(Self {
             routes,
@@ -103,7 +107,15 @@ impl Gateway {
         if area == "identity" {
             self.identity = channel.clone();
         }
-        self.routes.insert(area.to_owned(), channel);
+        self.routes.insert(area.to_owned(), Route::Remote(channel));
+        self
+    }
+
+    /// Sends the calls of `area` to a service hosted in this process rather than over the
+    /// network (`lrs up`). Identity's signing keys are still fetched from its URL.
+    pub fn with_in_process_route(mut self, area: &str, service: InProcess) -> Self {
+        self.routes
+            .insert(area.to_owned(), Route::InProcess(service));
         self
     }
 
@@ -140,10 +152,14 @@ impl Gateway {
         let readiness = host.readiness();
 
         let mut tasks = tokio::task::JoinSet::new();
-        let identity_overall = (self.identity, String::new(), String::new());
-        tasks.spawn(mirror_health(readiness.clone(), identity_overall));
-        for (channel, service) in watched {
-            let watch = (channel, service.clone(), service);
+        let identity = state.routes.get("identity").cloned();
+        let identity = identity.unwrap_or(Route::Remote(self.identity));
+        tasks.spawn(mirror_health(
+            readiness.clone(),
+            (identity, String::new(), String::new()),
+        ));
+        for (backend, service) in watched {
+            let watch = (backend, service.clone(), service);
             tasks.spawn(mirror_health(readiness.clone(), watch));
         }
         tasks.spawn(sweep_limiter(state));
@@ -206,11 +222,11 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// gateway shuts down. Losing the backend reports NOT_SERVING and retries with a backoff.
 async fn mirror_health(
     readiness: Readiness,
-    (channel, backend_name, local_name): (Channel, String, String),
+    (backend, backend_name, local_name): (Route, String, String),
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let mut health = HealthClient::new(channel.clone());
+        let mut health = HealthClient::new(backend.clone());
         let request = HealthCheckRequest {
             service: backend_name.clone(),
         };

@@ -23,11 +23,11 @@ use lrs_server::auth::{
 };
 use lrs_server::error::{Failure, ToFailure};
 use tonic::body::Body;
-use tonic::transport::Channel;
 use tower::ServiceExt;
 
 use crate::catalogue::{Catalogue, INTERNAL_SUFFIX, area_of};
 use crate::deadline::{self, DeadlineBody, Deadlines};
+use crate::route::Route;
 
 /// The `ErrorInfo` domain of the gateway's own answers.
 pub const DOMAIN: &str = "gateway.lrs";
@@ -126,8 +126,8 @@ impl ToFailure for ProxyError {
 
 /// Everything the proxy needs, shared by every call.
 pub struct ProxyState {
-    /// Backend channels by area (`identity`).
-    pub routes: HashMap<String, Channel>,
+    /// Backends by area (`identity`).
+    pub routes: HashMap<String, Route>,
     /// Verifies bearer tokens.
     pub authenticator: Authenticator,
     /// Allowance per organisation or client address.
@@ -211,7 +211,7 @@ async fn forward(
     mut request: http::Request<Body>,
 ) -> Result<http::Response<Body>, ProxyError> {
     let path = request.uri().path().to_owned();
-    let (area, channel) = route(state, &path)?;
+    let (area, backend) = route(state, &path)?;
 
     let headers = request.headers_mut();
     headers.remove(ACTING_ORGANISATION_HEADER);
@@ -235,7 +235,7 @@ async fn forward(
     deadline::rewrite(request.headers_mut(), deadline);
     let expires = tokio::time::Instant::now() + deadline;
 
-    let sent = tokio::time::timeout_at(expires, channel.oneshot(request));
+    let sent = tokio::time::timeout_at(expires, backend.oneshot(request));
     let response = match sent.await {
         Err(_elapsed) => return Err(ProxyError::DeadlineExceeded(deadline)),
         // The backend enforces the same deadline and resets the stream when it passes; its
@@ -260,7 +260,7 @@ async fn forward(
     Ok(response.map(|body| Body::new(DeadlineBody::new(body, expires, trailers))))
 }
 
-fn route<'a>(state: &'a ProxyState, path: &str) -> Result<(&'a str, Channel), ProxyError> {
+fn route<'a>(state: &'a ProxyState, path: &str) -> Result<(&'a str, Route), ProxyError> {
     let service = path
         .strip_prefix('/')
         .and_then(|rest| rest.split_once('/'))
@@ -273,7 +273,7 @@ fn route<'a>(state: &'a ProxyState, path: &str) -> Result<(&'a str, Channel), Pr
     state
         .routes
         .get_key_value(area)
-        .map(|(area, channel)| (area.as_str(), channel.clone()))
+        .map(|(area, backend)| (area.as_str(), backend.clone()))
         .ok_or_else(|| ProxyError::NotRouted(service.to_owned()))
 }
 

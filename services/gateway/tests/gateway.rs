@@ -37,24 +37,56 @@ struct Suite {
     _backends: Vec<RunningHost>,
 }
 
+/// How the gateway reaches the echo service.
+#[derive(Clone, Copy)]
+enum Routing {
+    /// Over HTTP/2 to the echo host's port (`lrs serve gateway`).
+    Network,
+    /// In the gateway's own process (`lrs up`).
+    InProcess,
+}
+
 impl Suite {
     async fn start(extra: &[&str]) -> Self {
+        Self::start_routed(extra, Routing::Network).await
+    }
+
+    async fn start_routed(extra: &[&str], routing: Routing) -> Self {
         let identity = TestIdentity::new(900);
         let identity_host =
             RunningHost::start(ServiceHost::new("identity").add_service(identity.clone())).await;
         identity_host.readiness.set_serving().await;
         let echo = EchoService::new();
-        let echo_host =
-            RunningHost::start(ServiceHost::new("echo").add_service(echo.clone())).await;
-        echo_host.readiness.set_serving().await;
+        let echo_host = ServiceHost::new("echo").add_service(echo.clone());
 
         let identity_url = identity_host.url();
         let mut args = vec!["lrs", "--route-identity", identity_url.as_str()];
         args.extend_from_slice(extra);
         let config = Command::try_parse_from(args).expect("flags parse").gateway;
-        let gateway = Gateway::new(&config)
-            .expect("a valid gateway")
-            .with_route("echo", echo_host.channel());
+        let gateway = Gateway::new(&config).expect("a valid gateway");
+        let mut backends = vec![identity_host];
+        let gateway = match routing {
+            Routing::Network => {
+                let echo_host = RunningHost::start(echo_host).await;
+                echo_host.readiness.set_serving().await;
+                let gateway = gateway.with_route("echo", echo_host.channel());
+                backends.push(echo_host);
+                gateway
+            }
+            Routing::InProcess => {
+                let echo_host = echo_host.build().expect("the echo host builds");
+                echo_host.readiness().set_serving().await;
+                // Identity's port still publishes the keys; its calls go in-process.
+                let identity_host = ServiceHost::new("identity")
+                    .add_service(identity.clone())
+                    .build()
+                    .expect("the identity host builds");
+                identity_host.readiness().set_serving().await;
+                gateway
+                    .with_in_process_route("echo", echo_host.in_process())
+                    .with_in_process_route("identity", identity_host.in_process())
+            }
+        };
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let gateway_url = format!("http://{}", listener.local_addr().expect("bound"));
@@ -71,7 +103,7 @@ impl Suite {
             gateway: channel,
             gateway_url,
             stop: Some(stop),
-            _backends: vec![identity_host, echo_host],
+            _backends: backends,
         };
         suite.wait_until_serving().await;
         suite
@@ -324,6 +356,80 @@ async fn streams_pass_through_in_every_direction() {
         .await
         .expect("bidirectional stream");
     assert_eq!(chatted, parts);
+}
+
+#[tokio::test]
+async fn in_process_routes_get_the_same_checks_deadlines_streams_and_health() {
+    let suite = Suite::start_routed(&["--default-deadline", "300ms"], Routing::InProcess).await;
+    let mut echo = suite.echo_client();
+
+    let answer = echo
+        .unary("Echo", suite.signed("hello".to_owned()))
+        .await
+        .expect("routed in-process");
+    assert_eq!(answer.get_ref(), "hello");
+    let calls = suite.echo.calls();
+
+    let status = echo.echo("hello").await.expect_err("no token");
+    assert_gateway_failure(&status, Code::Unauthenticated, "MISSING_TOKEN");
+    let internal = suite.signed(String::new());
+    let status = call_path(
+        &suite.gateway,
+        "/lrs.echo.v1.EchoInternalService/Echo",
+        internal,
+    )
+    .await
+    .expect_err("never routed");
+    assert_gateway_failure(&status, Code::Unimplemented, "INTERNAL_SERVICE");
+    assert_eq!(suite.echo.calls(), calls, "refused calls reach the service");
+
+    let seen = echo
+        .unary("Header", suite.signed("grpc-timeout".to_owned()))
+        .await
+        .expect("routed");
+    assert_eq!(seen.get_ref(), "300m");
+    let status = echo
+        .unary("Hold", suite.signed(String::new()))
+        .await
+        .expect_err("held past its deadline");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    let authorization: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", suite.token()).parse().expect("ascii");
+    let signed = tonic::service::interceptor::InterceptedService::new(
+        suite.gateway.clone(),
+        move |mut request: Request<()>| {
+            let metadata = request.metadata_mut();
+            metadata.insert("authorization", authorization.clone());
+            Ok(request)
+        },
+    );
+    let mut streaming = EchoClient::new(signed);
+    let expanded = streaming
+        .expand(Request::new("3".to_owned()))
+        .await
+        .expect("server stream");
+    assert_eq!(expanded, ["0", "1", "2"]);
+    let parts = vec!["a".to_owned(), "b".to_owned()];
+    let chatted = streaming
+        .chat(parts.clone())
+        .await
+        .expect("bidirectional stream");
+    assert_eq!(chatted, parts);
+
+    // Identity is routed in-process too: a public RPC, and health followed through the route.
+    let mut identity = IdentityServiceClient::new(suite.gateway.clone());
+    let keys = identity
+        .get_signing_keys(GetSigningKeysRequest {})
+        .await
+        .expect("public without a token");
+    assert_eq!(keys.get_ref().keys.len(), 1);
+    let mut health = HealthClient::new(suite.gateway.clone());
+    let identity_health = HealthCheckRequest {
+        service: "lrs.identity.v1.IdentityService".to_owned(),
+    };
+    let status = health.check(identity_health).await.expect("health answers");
+    assert_eq!(status.get_ref().status(), ServingStatus::Serving);
 }
 
 #[tokio::test]
