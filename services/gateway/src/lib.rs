@@ -8,6 +8,10 @@
 //! charging the organisation's rate limit and bounding the deadline ([`deadline`]). The token
 //! goes on unchanged; each service verifies it again and decides what the caller may do.
 //!
+//! A route reaches its service over HTTP/2 (`lrs serve gateway`, one service per container)
+//! or, when the service runs in the gateway's own process (`lrs up`), in-process
+//! ([`route::Route`]); the checks are the same either way.
+//!
 //! Health: `""` follows identity's health (no token can be verified without it), and each
 //! public service of a routed area follows that service's health at its backend, so a probe
 //! of the gateway sees the suite as its callers would.
