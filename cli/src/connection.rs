@@ -56,6 +56,7 @@ impl ClientArgs {
     /// A channel that signs every call with the saved session, refreshing the session first
     /// when its access token has expired.
     pub async fn signed_in(&self) -> Result<SignedIn, CliError> {
+        check_scheme(self.endpoint())?;
         let path = self.session_path()?;
         let session = Session::load(&path)?
             .filter(|session| session.endpoint == self.endpoint())
@@ -80,6 +81,7 @@ impl ClientArgs {
 
 /// A channel to `endpoint`, connected now so that a suite that is down is reported at once.
 pub async fn connect(endpoint: &str) -> Result<Channel, CliError> {
+    check_scheme(endpoint)?;
     let target =
         Endpoint::from_shared(endpoint.to_owned()).map_err(|source| CliError::InvalidEndpoint {
             endpoint: endpoint.to_owned(),
@@ -93,6 +95,21 @@ pub async fn connect(endpoint: &str) -> Result<Channel, CliError> {
             endpoint: endpoint.to_owned(),
             source,
         })
+}
+
+/// Refuses an endpoint that the client would reach otherwise than it says: without a scheme,
+/// or over `https://`, which the client does not speak (it would send the call, password and
+/// all, as plain HTTP/2).
+fn check_scheme(endpoint: &str) -> Result<(), CliError> {
+    match endpoint.split_once("://") {
+        Some(("http", _)) => Ok(()),
+        Some(("https", _)) => Err(CliError::TlsEndpoint {
+            endpoint: endpoint.to_owned(),
+        }),
+        _ => Err(CliError::EndpointScheme {
+            endpoint: endpoint.to_owned(),
+        }),
+    }
 }
 
 /// Exchanges the session's refresh token for new tokens and saves them.
@@ -178,5 +195,39 @@ impl Interceptor for Bearer {
             .metadata_mut()
             .insert("authorization", self.0.clone());
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_endpoints_are_taken() {
+        assert!(check_scheme("http://127.0.0.1:50051").is_ok());
+        assert!(matches!(
+            check_scheme("https://lrs.example:443"),
+            Err(CliError::TlsEndpoint { .. })
+        ));
+        assert!(matches!(
+            check_scheme("127.0.0.1:50051"),
+            Err(CliError::EndpointScheme { .. })
+        ));
+        assert!(matches!(
+            check_scheme("grpc://127.0.0.1:50051"),
+            Err(CliError::EndpointScheme { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_tls_endpoint_is_refused_before_anything_is_sent() {
+        let args = ClientArgs {
+            endpoint: "https://127.0.0.1:1".to_owned(),
+            session_file: None,
+        };
+        let refused = args.channel().await.expect_err("no TLS");
+        assert!(refused.to_string().contains("does not speak"), "{refused}");
+        let refused = args.signed_in().await.err().expect("no TLS");
+        assert!(matches!(refused, CliError::TlsEndpoint { .. }));
     }
 }

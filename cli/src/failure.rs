@@ -18,6 +18,21 @@ pub enum CliError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The endpoint is not an `http://` URL (no scheme, or one the client does not know).
+    #[error("the endpoint `{endpoint}` is not an http:// URL (e.g. http://127.0.0.1:50051)")]
+    EndpointScheme {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// The endpoint asks for TLS, which the client does not speak.
+    #[error(
+        "the endpoint `{endpoint}` asks for TLS, which the client does not speak: it reaches the \
+         gateway over plain HTTP/2 (http://), and TLS is expected to end in front of the gateway"
+    )]
+    TlsEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+    },
     /// Nothing answered at the endpoint.
     #[error("cannot reach the suite at {endpoint}: {source} (is `lrs up` running?)")]
     Connect {
