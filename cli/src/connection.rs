@@ -227,7 +227,9 @@ mod tests {
         };
         let refused = args.channel().await.expect_err("no TLS");
         assert!(refused.to_string().contains("does not speak"), "{refused}");
-        let refused = args.signed_in().await.err().expect("no TLS");
+        let Err(refused) = args.signed_in().await else {
+            panic!("signed in over TLS");
+        };
         assert!(matches!(refused, CliError::TlsEndpoint { .. }));
     }
 }

@@ -330,3 +330,83 @@ async fn credential_commands_create_a_service_credential_that_issues_tokens() {
 
     stop_up(running);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_commands_answer_in_json() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let data_dir = folder.path().join("lrs-data");
+    let address = free_address();
+    let endpoint = format!("http://{address}");
+    let running = start_up(folder.path(), &data_dir, &address, &["--demo"]).await;
+    let session = folder.path().join("config/lrs/session.json");
+    let login = lrs(
+        &endpoint,
+        &session,
+        &["login", "--username", "demo.lrb.batch"],
+        &[("LRS_PASSWORD", "demo-password-1")],
+    );
+    assert!(login.status.success(), "login: {}", text(&login.stderr));
+
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../services/batch/tests/fixtures/LRB_10000001_031220261200.CSV");
+    let file = folder.path().join("LRB_10000001_031220261200.CSV");
+    fs::copy(&sample, &file).expect("the sample file copies");
+    let file = file.to_str().expect("a UTF-8 path");
+
+    let submitted = lrs(
+        &endpoint,
+        &session,
+        &["batch", "submit", file, "--json"],
+        &[],
+    );
+    assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+    let job: serde_json::Value = serde_json::from_slice(&submitted.stdout).expect("one JSON job");
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(job["records"], 16);
+    assert_eq!(job["new_ulns"], 7);
+    let output_file = job["output_file"].as_str().expect("where the output went");
+    assert!(Path::new(output_file).is_file());
+    let job_id = job["job_id"].as_str().expect("a job id");
+
+    let status = lrs(
+        &endpoint,
+        &session,
+        &["batch", "status", job_id, "--json"],
+        &[],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(status["job_id"], job_id);
+    assert_eq!(status["rejected"], job["rejected"]);
+
+    let records = lrs(
+        &endpoint,
+        &session,
+        &["batch", "output", job_id, "--records", "--json"],
+        &[],
+    );
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&records.stdout).expect("JSON records");
+    assert_eq!(records.len(), 16);
+    let under_age = records
+        .iter()
+        .find(|record| record["mis_identifier"] == "STU0009")
+        .expect("STU0009 is in the output");
+    assert_eq!(under_age["return_code"], "RC013");
+    assert_eq!(under_age["outcome"], "AGE_OUT_OF_RANGE");
+
+    let exceptions = lrs(
+        &endpoint,
+        &session,
+        &["batch", "exceptions", "--job", job_id],
+        &[("LRS_JSON", "true")],
+    );
+    let exceptions: Vec<serde_json::Value> =
+        serde_json::from_slice(&exceptions.stdout).expect("JSON exceptions");
+    assert!(
+        exceptions
+            .iter()
+            .all(|exception| exception["job_id"] == job_id)
+    );
+
+    stop_up(running);
+}

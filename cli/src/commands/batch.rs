@@ -20,6 +20,7 @@ use lrs_batch::domain::parser::{
 use lrs_fields::{Clock, SystemClock};
 use lrs_proto::batch::v1 as pb;
 use lrs_proto::batch::v1::batch_service_client::BatchServiceClient;
+use serde::Serialize;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
 use crate::connection::{AuthChannel, ClientArgs};
@@ -37,6 +38,10 @@ pub struct BatchArgs {
     /// Where the suite is and where the session is kept (not used by `validate`).
     #[command(flatten)]
     pub client: ClientArgs,
+
+    /// Print JSON instead of text (jobs, records, exceptions, decisions).
+    #[arg(long = "json", env = "LRS_JSON", global = true)]
+    pub json: bool,
 
     /// What to do.
     #[command(subcommand)]
@@ -159,6 +164,7 @@ pub enum BatchAction {
 
 /// Runs a batch command.
 pub async fn run(args: BatchArgs) -> Result<(), CliError> {
+    let json = args.json;
     match args.action {
         BatchAction::Validate {
             file,
@@ -171,15 +177,24 @@ pub async fn run(args: BatchArgs) -> Result<(), CliError> {
             request_id,
             output,
             no_wait,
-        } => submit(&args.client, &file, job_type, request_id, output, no_wait).await,
-        BatchAction::Status { job_id } => status(&args.client, job_id).await,
+        } => {
+            let upload = Upload {
+                path: &file,
+                job_type,
+                request_id,
+                output,
+                no_wait,
+            };
+            submit(&args.client, upload, json).await
+        }
+        BatchAction::Status { job_id } => status(&args.client, job_id, json).await,
         BatchAction::Output {
             job_id,
             output,
             records,
-        } => fetch_output(&args.client, job_id, output, records).await,
+        } => fetch_output(&args.client, job_id, output, records, json).await,
         BatchAction::Exceptions { job_id, status } => {
-            exceptions(&args.client, job_id, status).await
+            exceptions(&args.client, job_id, status, json).await
         }
         BatchAction::Resolve {
             exception_id,
@@ -191,7 +206,7 @@ pub async fn run(args: BatchArgs) -> Result<(), CliError> {
             request_id,
         } => {
             let action = decision(accept_uln, register_new, corrections, reject)?;
-            resolve(&args.client, exception_id, action, note, request_id).await
+            resolve(&args.client, exception_id, action, note, request_id, json).await
         }
     }
 }
@@ -342,14 +357,23 @@ fn upload_stream(
     Ok(ReceiverStream::new(receiver))
 }
 
-async fn submit(
-    args: &ClientArgs,
-    path: &Path,
+/// What `lrs batch submit` was asked to do.
+struct Upload<'a> {
+    path: &'a Path,
     job_type: Option<JobTypeArg>,
     request_id: String,
     output: Option<PathBuf>,
     no_wait: bool,
-) -> Result<(), CliError> {
+}
+
+async fn submit(args: &ClientArgs, upload: Upload<'_>, json: bool) -> Result<(), CliError> {
+    let Upload {
+        path,
+        job_type,
+        request_id,
+        output,
+        no_wait,
+    } = upload;
     let name = file_name(path);
     let metadata = pb::SubmitBatchFileMetadata {
         file: Some(pb::BatchFileMetadata {
@@ -368,13 +392,22 @@ async fn submit(
         .into_inner()
         .job
         .unwrap_or_default();
-    output::print(&format!("submitted job {}\n", job.job_id))?;
     if no_wait {
-        return Ok(());
+        return match json {
+            true => output::print_json(&JobView::of(&job)),
+            false => output::print(&format!("submitted job {}\n", job.job_id)),
+        };
+    }
+    if !json {
+        output::print(&format!("submitted job {}\n", job.job_id))?;
     }
 
     let total = job.counts.as_ref().map(|c| c.total).unwrap_or(0).max(0) as u64;
-    let bar = ProgressBar::new(total);
+    // With --json the bar stays off standard output's way: only the job is printed there.
+    let bar = match json {
+        true => ProgressBar::hidden(),
+        false => ProgressBar::new(total),
+    };
     let style = ProgressStyle::with_template("{bar:40} {pos}/{len} records {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
@@ -394,8 +427,13 @@ async fn submit(
         }
     }
     bar.finish();
-    output::print(&job_details(&last))?;
+    if !json {
+        output::print(&JobView::of(&last).details())?;
+    }
     if last.status != pb::JobStatus::Completed as i32 {
+        if json {
+            output::print_json(&JobView::of(&last))?;
+        }
         return Err(failed(format!(
             "the job ended {}",
             status_name(last.status)
@@ -404,6 +442,13 @@ async fn submit(
 
     let target = output.unwrap_or_else(|| path.with_file_name(output_file_name(&name)));
     write_csv(&mut batch, &job.job_id, &target).await?;
+    if json {
+        let view = JobView {
+            output_file: Some(target.display().to_string()),
+            ..JobView::of(&last)
+        };
+        return output::print_json(&view);
+    }
     output::print(&format!("output written to {}\n", target.display()))
 }
 
@@ -414,30 +459,166 @@ fn status_name(status: i32) -> String {
     output::enum_name(name, "JOB_STATUS_")
 }
 
-fn job_details(job: &pb::BatchJob) -> String {
-    let counts = job.counts.unwrap_or_default();
-    output::details(&[
-        ("job", job.job_id.clone()),
-        ("file", job.file_name.clone()),
-        ("status", status_name(job.status)),
-        ("records", counts.total.to_string()),
-        ("processed", counts.processed.to_string()),
-        ("new ULNs", counts.new_ulns.to_string()),
-        ("found", (counts.found + counts.linked_master).to_string()),
-        ("possible matches", counts.possible_matches.to_string()),
-        ("too many matches", counts.too_many_matches.to_string()),
-        ("not found", counts.not_found.to_string()),
-        ("rejected", counts.rejected.to_string()),
-        ("duplicates", counts.duplicates.to_string()),
-        ("verified", counts.verified.to_string()),
-        ("not verified", counts.not_verified.to_string()),
-        ("open exceptions", job.open_exception_count.to_string()),
-        ("started", output::timestamp(job.start_time.as_ref())),
-        ("ended", output::timestamp(job.end_time.as_ref())),
-    ])
+/// A job as printed.
+#[derive(Debug, Serialize)]
+struct JobView {
+    job_id: String,
+    file_name: String,
+    status: String,
+    records: i64,
+    processed: i64,
+    new_ulns: i64,
+    found: i64,
+    possible_matches: i64,
+    too_many_matches: i64,
+    not_found: i64,
+    rejected: i64,
+    duplicates: i64,
+    verified: i64,
+    not_verified: i64,
+    open_exceptions: i64,
+    started: String,
+    ended: String,
+    /// Where `submit` wrote the output file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_file: Option<String>,
 }
 
-async fn status(args: &ClientArgs, job_id: String) -> Result<(), CliError> {
+impl JobView {
+    fn of(job: &pb::BatchJob) -> Self {
+        let counts = job.counts.unwrap_or_default();
+        Self {
+            job_id: job.job_id.clone(),
+            file_name: job.file_name.clone(),
+            status: status_name(job.status),
+            records: counts.total,
+            processed: counts.processed,
+            new_ulns: counts.new_ulns,
+            found: counts.found + counts.linked_master,
+            possible_matches: counts.possible_matches,
+            too_many_matches: counts.too_many_matches,
+            not_found: counts.not_found,
+            rejected: counts.rejected,
+            duplicates: counts.duplicates,
+            verified: counts.verified,
+            not_verified: counts.not_verified,
+            open_exceptions: job.open_exception_count,
+            started: output::timestamp(job.start_time.as_ref()),
+            ended: output::timestamp(job.end_time.as_ref()),
+            output_file: None,
+        }
+    }
+
+    fn details(&self) -> String {
+        output::details(&[
+            ("job", self.job_id.clone()),
+            ("file", self.file_name.clone()),
+            ("status", self.status.clone()),
+            ("records", self.records.to_string()),
+            ("processed", self.processed.to_string()),
+            ("new ULNs", self.new_ulns.to_string()),
+            ("found", self.found.to_string()),
+            ("possible matches", self.possible_matches.to_string()),
+            ("too many matches", self.too_many_matches.to_string()),
+            ("not found", self.not_found.to_string()),
+            ("rejected", self.rejected.to_string()),
+            ("duplicates", self.duplicates.to_string()),
+            ("verified", self.verified.to_string()),
+            ("not verified", self.not_verified.to_string()),
+            ("open exceptions", self.open_exceptions.to_string()),
+            ("started", self.started.clone()),
+            ("ended", self.ended.clone()),
+        ])
+    }
+}
+
+/// One record of a job's output as printed.
+#[derive(Debug, Serialize)]
+struct RecordView {
+    row: i64,
+    mis_identifier: String,
+    outcome: String,
+    return_code: String,
+    uln: String,
+    reasons: Vec<String>,
+}
+
+impl RecordView {
+    fn of(result: pb::RecordResult) -> Self {
+        Self {
+            row: result.row,
+            mis_identifier: result.mis_identifier,
+            outcome: outcome_name(result.outcome),
+            return_code: result.return_code,
+            uln: result.result_uln,
+            reasons: result.reasons,
+        }
+    }
+}
+
+/// An exception as printed.
+#[derive(Debug, Serialize)]
+struct ExceptionView {
+    exception_id: String,
+    job_id: String,
+    row: i64,
+    mis_identifier: String,
+    outcome: String,
+    return_code: String,
+    candidates: Vec<CandidateView>,
+}
+
+/// A learner offered for an exception, with its score.
+#[derive(Debug, Serialize)]
+struct CandidateView {
+    uln: String,
+    score: i32,
+}
+
+impl ExceptionView {
+    fn of(exception: pb::BatchException) -> Self {
+        let candidates = exception
+            .candidates
+            .iter()
+            .filter_map(|candidate| {
+                let learner = candidate.learner.as_ref()?;
+                Some(CandidateView {
+                    uln: learner.uln.clone(),
+                    score: candidate.score,
+                })
+            })
+            .collect();
+        Self {
+            exception_id: exception.exception_id,
+            job_id: exception.job_id,
+            row: exception.row,
+            mis_identifier: exception.mis_identifier,
+            outcome: outcome_name(exception.outcome),
+            return_code: exception.return_code,
+            candidates,
+        }
+    }
+}
+
+/// A decided exception as printed.
+#[derive(Debug, Serialize)]
+struct DecisionView {
+    exception_id: String,
+    status: String,
+    row: i64,
+    outcome: String,
+    uln: String,
+    reasons: Vec<String>,
+}
+
+fn outcome_name(outcome: i32) -> String {
+    let name = pb::RecordOutcome::try_from(outcome)
+        .unwrap_or(pb::RecordOutcome::Unspecified)
+        .as_str_name();
+    output::enum_name(name, "RECORD_OUTCOME_")
+}
+
+async fn status(args: &ClientArgs, job_id: String, json: bool) -> Result<(), CliError> {
     let mut batch = client(args).await?;
     let job = batch
         .get_batch_job(pb::GetBatchJobRequest { job_id })
@@ -445,7 +626,11 @@ async fn status(args: &ClientArgs, job_id: String) -> Result<(), CliError> {
         .into_inner()
         .job
         .unwrap_or_default();
-    output::print(&job_details(&job))
+    let view = JobView::of(&job);
+    match json {
+        true => output::print_json(&view),
+        false => output::print(&view.details()),
+    }
 }
 
 async fn write_csv(
@@ -473,6 +658,7 @@ async fn fetch_output(
     job_id: String,
     output_path: Option<PathBuf>,
     records: bool,
+    json: bool,
 ) -> Result<(), CliError> {
     let mut batch = client(args).await?;
     if !records {
@@ -486,6 +672,13 @@ async fn fetch_output(
             .unwrap_or_default();
         let target = output_path.unwrap_or_else(|| PathBuf::from(output_file_name(&job.file_name)));
         write_csv(&mut batch, &job_id, &target).await?;
+        if json {
+            let view = JobView {
+                output_file: Some(target.display().to_string()),
+                ..JobView::of(&job)
+            };
+            return output::print_json(&view);
+        }
         return output::print(&format!("output written to {}\n", target.display()));
     }
 
@@ -495,24 +688,25 @@ async fn fetch_output(
         after_row: 0,
     };
     let mut stream = batch.get_batch_output(request).await?.into_inner();
-    let mut table = Table::new(&["ROW", "MIS ID", "OUTCOME", "CODE", "ULN", "REASONS"]);
+    let mut records = Vec::new();
     while let Some(message) = stream.message().await? {
-        let Some(pb::get_batch_output_response::Content::Records(page)) = message.content else {
-            continue;
-        };
-        for result in page.results {
-            let outcome = pb::RecordOutcome::try_from(result.outcome)
-                .unwrap_or(pb::RecordOutcome::Unspecified)
-                .as_str_name();
-            table.row(vec![
-                result.row.to_string(),
-                result.mis_identifier,
-                output::enum_name(outcome, "RECORD_OUTCOME_"),
-                result.return_code,
-                result.result_uln,
-                result.reasons.join("; "),
-            ]);
+        if let Some(pb::get_batch_output_response::Content::Records(page)) = message.content {
+            records.extend(page.results.into_iter().map(RecordView::of));
         }
+    }
+    if json {
+        return output::print_json(&records);
+    }
+    let mut table = Table::new(&["ROW", "MIS ID", "OUTCOME", "CODE", "ULN", "REASONS"]);
+    for record in records {
+        table.row(vec![
+            record.row.to_string(),
+            record.mis_identifier,
+            record.outcome,
+            record.return_code,
+            record.uln,
+            record.reasons.join("; "),
+        ]);
     }
     output::print(&table.render())
 }
@@ -521,6 +715,7 @@ async fn exceptions(
     args: &ClientArgs,
     job_id: Option<String>,
     status: ExceptionStatusArg,
+    json: bool,
 ) -> Result<(), CliError> {
     let mut batch = client(args).await?;
     let status = match status {
@@ -528,14 +723,7 @@ async fn exceptions(
         ExceptionStatusArg::Resolved => pb::ExceptionStatus::Resolved,
         ExceptionStatusArg::Rejected => pb::ExceptionStatus::Rejected,
     };
-    let mut table = Table::new(&[
-        "EXCEPTION",
-        "ROW",
-        "MIS ID",
-        "OUTCOME",
-        "CODE",
-        "CANDIDATES",
-    ]);
+    let mut listed = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = batch
@@ -548,32 +736,37 @@ async fn exceptions(
             })
             .await?
             .into_inner();
-        for exception in page.exceptions {
-            let outcome = pb::RecordOutcome::try_from(exception.outcome)
-                .unwrap_or(pb::RecordOutcome::Unspecified)
-                .as_str_name();
-            let candidates: Vec<String> = exception
-                .candidates
-                .iter()
-                .filter_map(|c| {
-                    c.learner
-                        .as_ref()
-                        .map(|l| format!("{} ({})", l.uln, c.score))
-                })
-                .collect();
-            table.row(vec![
-                exception.exception_id,
-                exception.row.to_string(),
-                exception.mis_identifier,
-                output::enum_name(outcome, "RECORD_OUTCOME_"),
-                exception.return_code,
-                candidates.join(", "),
-            ]);
-        }
+        listed.extend(page.exceptions.into_iter().map(ExceptionView::of));
         if page.next_page_token.is_empty() {
             break;
         }
         page_token = page.next_page_token;
+    }
+    if json {
+        return output::print_json(&listed);
+    }
+    let mut table = Table::new(&[
+        "EXCEPTION",
+        "ROW",
+        "MIS ID",
+        "OUTCOME",
+        "CODE",
+        "CANDIDATES",
+    ]);
+    for exception in listed {
+        let candidates: Vec<String> = exception
+            .candidates
+            .iter()
+            .map(|candidate| format!("{} ({})", candidate.uln, candidate.score))
+            .collect();
+        table.row(vec![
+            exception.exception_id,
+            exception.row.to_string(),
+            exception.mis_identifier,
+            exception.outcome,
+            exception.return_code,
+            candidates.join(", "),
+        ]);
     }
     output::print(&table.render())
 }
@@ -618,6 +811,7 @@ async fn resolve(
     action: pb::resolve_batch_exception_request::Action,
     note: String,
     request_id: String,
+    json: bool,
 ) -> Result<(), CliError> {
     let mut batch = client(args).await?;
     let answer = batch
@@ -634,16 +828,23 @@ async fn resolve(
     let status = pb::ExceptionStatus::try_from(exception.status)
         .unwrap_or(pb::ExceptionStatus::Unspecified)
         .as_str_name();
-    let outcome = pb::RecordOutcome::try_from(result.outcome)
-        .unwrap_or(pb::RecordOutcome::Unspecified)
-        .as_str_name();
+    let view = DecisionView {
+        exception_id: exception.exception_id,
+        status: output::enum_name(status, "EXCEPTION_STATUS_"),
+        row: result.row,
+        outcome: outcome_name(result.outcome),
+        uln: result.result_uln,
+        reasons: result.reasons,
+    };
+    if json {
+        return output::print_json(&view);
+    }
     output::print(&output::details(&[
-        ("exception", exception.exception_id),
-        ("status", output::enum_name(status, "EXCEPTION_STATUS_")),
-        ("row", result.row.to_string()),
-        ("outcome", output::enum_name(outcome, "RECORD_OUTCOME_")),
-        ("ULN", result.result_uln),
-        ("reasons", result.reasons.join("; ")),
-    ]))?;
-    Ok(())
+        ("exception", view.exception_id),
+        ("status", view.status),
+        ("row", view.row.to_string()),
+        ("outcome", view.outcome),
+        ("ULN", view.uln),
+        ("reasons", view.reasons.join("; ")),
+    ]))
 }

@@ -95,7 +95,7 @@ pub struct RegisterArgs {
     /// What the other evidence was (with --verification-type 999).
     #[arg(long = "verification-description", default_value = "")]
     pub verification_description: String,
-    /// Whether the learner has seen the privacy notice: 0 no, 1 yes.
+    /// Ability to share: whether the learner has seen the privacy notice (0 not seen, 1 seen).
     #[arg(long = "ability-to-share", value_enum)]
     pub ability_to_share: AbilityArg,
     /// Title.

@@ -36,12 +36,14 @@ pub struct LogoutArgs {
 
 /// Signs in, changes a generated password when the suite requires it, and saves the session.
 pub async fn login(args: LoginArgs) -> Result<(), CliError> {
+    // The suite first: a bad endpoint or a suite that is down is said before any password
+    // is asked for.
+    let channel = args.client.channel().await?;
     let username = match args.username.filter(|name| !name.trim().is_empty()) {
         Some(username) => username,
         None => password::read_line("Username: ", "username")?,
     };
     let current_password = password::read_secret("Password: ", PASSWORD_ENV, "password")?;
-    let channel = args.client.channel().await?;
 
     let request = SignInRequest {
         username: username.clone(),
