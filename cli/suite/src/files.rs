@@ -1,6 +1,6 @@
-//! The files the suite keeps beside its data: the bootstrap admin's first password and the
-//! generated key-encryption key. Both are created owner-only (mode 0600) from the start, never
-//! widened afterwards.
+//! The files the suite keeps beside its data: the bootstrap admin's first password, the
+//! generated key-encryption key, and the lock that keeps a second `lrs up` off the folder. All
+//! are created owner-only (mode 0600) from the start, never widened afterwards.
 
 use std::fs;
 use std::io::{self, Write};
@@ -16,6 +16,48 @@ pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// The file in the data folder that holds the key-encryption key `lrs up` generated, used
 /// when `--key-encryption-key` is not given.
 pub const KEY_ENCRYPTION_KEY_FILE: &str = "key-encryption-key";
+
+/// The file in the data folder that a running suite holds locked.
+pub const LOCK_FILE: &str = "lock";
+
+/// The data folder held by one running suite: an exclusive lock on `<data_dir>/lock`, given
+/// up when dropped or when the process ends, however it ends.
+#[derive(Debug)]
+pub struct DataFolderLock {
+    _file: fs::File,
+}
+
+/// Takes the data folder for this process, creating it owner-only if missing. Refused when
+/// another process holds it: two suites on the same files would each replace the other's
+/// service credentials and run workers over the same jobs.
+pub fn lock_data_folder(data_dir: &Path) -> Result<DataFolderLock, SuiteError> {
+    create_private_folder(data_dir)?;
+    let path = data_dir.join(LOCK_FILE);
+    let error = |source| SuiteError::File {
+        path: path.clone(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            return Err(SuiteError::DataFolderInUse {
+                folder: data_dir.to_owned(),
+                holder: holder.trim().to_owned(),
+            });
+        }
+        Err(fs::TryLockError::Error(source)) => return Err(error(source)),
+    }
+    // The holder's process id, for the message a second start prints.
+    file.set_len(0).map_err(error)?;
+    writeln!(file, "{}", std::process::id()).map_err(error)?;
+    Ok(DataFolderLock { _file: file })
+}
 
 /// Creates `folder` (and its parents) owner-only (0700) if missing.
 pub fn create_private_folder(folder: &Path) -> Result<(), SuiteError> {
@@ -110,6 +152,22 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_data_folder_is_held_by_one_suite_at_a_time() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let data_dir = folder.path().join("data");
+        let held = lock_data_folder(&data_dir).expect("the first takes the folder");
+        let refused = lock_data_folder(&data_dir).expect_err("the second is refused");
+        let message = refused.to_string();
+        assert!(message.contains("in use"), "{message}");
+        assert!(
+            message.contains(&std::process::id().to_string()),
+            "{message}"
+        );
+        drop(held);
+        lock_data_folder(&data_dir).expect("free again once the first lets go");
+    }
+
     #[test]
     fn data_folders_are_owner_only() {
         let folder = tempfile::tempdir().unwrap();

@@ -160,6 +160,18 @@ pub enum SuiteError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process runs a suite on the same data folder.
+    #[error(
+        "the data folder {} is in use by another `lrs up` (process {holder}); stop it, or give \
+         this one its own --data-dir",
+        folder.display()
+    )]
+    DataFolderInUse {
+        /// The data folder.
+        folder: PathBuf,
+        /// What the lock file says of its holder (its process id).
+        holder: String,
+    },
     /// A file beside the data could not be written or read.
     #[error("{}: {source}", path.display())]
     File {
@@ -253,6 +265,7 @@ impl Suite {
     /// Starts every implemented service and the gateway as the module documentation says,
     /// and returns once all of them are serving.
     pub async fn start(config: SuiteConfig) -> Result<RunningSuite, SuiteError> {
+        let lock = files::lock_data_folder(&config.data_dir)?;
         let identity_config = checked_identity_config(&config)?;
         config
             .database
@@ -271,6 +284,7 @@ impl Suite {
         let public = bind(config.listen).await?;
         let (exited, exits) = mpsc::unbounded_channel();
         let mut running = RunningSuite {
+            _lock: lock,
             gateway: None,
             batch_workers: None,
             services: Vec::new(),
@@ -588,6 +602,8 @@ fn local_address(listener: &TcpListener) -> Result<SocketAddr, SuiteError> {
 /// [`RunningSuite::run_until`].
 #[derive(Debug)]
 pub struct RunningSuite {
+    /// Held while the suite runs, so that no other suite starts on its data folder.
+    _lock: files::DataFolderLock,
     gateway: Option<Hosted>,
     batch_workers: Option<Workers>,
     services: Vec<Hosted>,

@@ -316,6 +316,8 @@ async fn connect_sqlite(
         source,
     };
 
+    create_private_file(&path).map_err(open_error)?;
+
     let common = SqliteConnectOptions::new()
         .filename(&path)
         .foreign_keys(true)
@@ -346,6 +348,21 @@ async fn connect_sqlite(
         reader,
         path,
     })
+}
+
+/// Creates the SQLite file empty and owner-only (0600) on unix when missing, before SQLite
+/// opens it: it holds learners' personal data, and SQLite gives its `-wal` and `-shm` files
+/// the same permissions. An existing file keeps its permissions.
+fn create_private_file(path: &Path) -> Result<(), sqlx::Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(exists) if exists.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(sqlx::Error::Io(error)),
+    }
 }
 
 /// Creates the folder for the SQLite files if missing: owner-only (0700) on unix, since it

@@ -87,6 +87,17 @@ async fn sqlite_file_is_created_with_its_settings() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+        execute(
+            &Database::Sqlite(sqlite.clone()),
+            "CREATE TABLE t (x INTEGER)",
+        )
+        .await
+        .unwrap();
+        let wal = sqlite.path().with_extension("db-wal");
+        for file in [sqlite.path().to_owned(), wal] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
     for pool in [sqlite.writer(), sqlite.reader()] {
         assert_eq!(sqlite_pragma(pool, "journal_mode").await, "wal");
