@@ -12,6 +12,9 @@ use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// How long [`Failure::busy`] asks a caller to wait before trying again.
+const BUSY_RETRY: Duration = Duration::from_millis(200);
+
 /// One field that failed its rules, as `google.rpc.BadRequest.FieldViolation` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -117,6 +120,17 @@ impl Failure {
     /// `UNIMPLEMENTED`: the service or method is not served here.
     pub fn unimplemented(reason: &'static str, message: impl Into<String>) -> Self {
         Self::new(Code::Unimplemented, reason, message)
+    }
+
+    /// `UNAVAILABLE` with reason `SERVICE_BUSY` and a retry delay: every database connection
+    /// of the service stayed busy for as long as a call may wait for one. The service is
+    /// overloaded, not broken; the call may be retried.
+    pub fn busy() -> Self {
+        Self::unavailable(
+            "SERVICE_BUSY",
+            "the service is busy: no database connection came free in time; try again shortly",
+        )
+        .retry_after(BUSY_RETRY)
     }
 
     /// `INTERNAL`: a fault of the service. The error is logged when the status is built; the

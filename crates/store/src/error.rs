@@ -92,3 +92,9 @@ pub enum StoreError {
     #[error("cannot create a temporary folder for a test database: {0}")]
     TempDir(#[source] std::io::Error),
 }
+
+/// True when a statement failed only because no connection of the pool came free within its
+/// acquire timeout: the database is overloaded, not broken, and nothing was run.
+pub fn is_pool_exhausted(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::PoolTimedOut)
+}

@@ -41,7 +41,7 @@ pub use config::{Backend, ConfigError, DatabaseConfig};
 pub use database::{
     Database, PostgresDatabase, SchemaStatus, SqliteDatabase, connect, latest_version,
 };
-pub use error::StoreError;
+pub use error::{StoreError, is_pool_exhausted};
 pub use group_commit::{GroupCommitError, GroupCommitOptions, GroupCommitter};
 pub use redact::redact_url;
 pub use sqlx::migrate::Migrator;

@@ -137,6 +137,7 @@ impl ToFailure for BatchError {
             BatchError::LearnersUnavailable(_) => {
                 Failure::unavailable("LEARNER_SERVICE_UNAVAILABLE", message)
             }
+            BatchError::Store(error) if error.is_pool_exhausted() => Failure::busy(),
             BatchError::LearnersRefused(_) | BatchError::Store(_) | BatchError::Internal(_) => {
                 Failure::internal(self)
             }

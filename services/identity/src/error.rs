@@ -179,6 +179,11 @@ impl ToFailure for IdentityError {
             IdentityError::VersionConflict => Failure::aborted(reason, message),
             IdentityError::LastAdmin => Failure::failed_precondition(reason, message),
             IdentityError::FileTooLarge { .. } => Failure::resource_exhausted(reason, message),
+            IdentityError::Store(StoreError::Database(error))
+                if lrs_store::is_pool_exhausted(&error) =>
+            {
+                Failure::busy()
+            }
             IdentityError::Store(error) => Failure::internal(error),
             IdentityError::Keys(error) => Failure::internal(error),
             IdentityError::Hashing(error) | IdentityError::Task(error) => Failure::internal(error),

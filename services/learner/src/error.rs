@@ -125,8 +125,46 @@ impl ToFailure for LearnerError {
                 Failure::failed_precondition(reason, message)
             }
             LearnerError::UlnAllocation => Failure::internal(message),
+            LearnerError::Store(error) if error.is_pool_exhausted() => Failure::busy(),
+            LearnerError::SearchLog(GroupCommitError::Write(error))
+                if error.is_pool_exhausted() =>
+            {
+                Failure::busy()
+            }
             LearnerError::Store(error) => Failure::internal(error),
             LearnerError::SearchLog(error) => Failure::internal(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lrs_server::error::status_reason;
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_pool_with_no_free_connection_answers_busy_with_a_wait_not_internal() {
+        let busy = [
+            LearnerError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            LearnerError::SearchLog(GroupCommitError::Write(Arc::new(StoreError::Database(
+                sqlx::Error::PoolTimedOut,
+            )))),
+        ];
+        for error in busy {
+            let status = error.to_failure().into_status("learner.lrs", "req-1");
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            assert_eq!(status_reason(&status).as_deref(), Some("SERVICE_BUSY"));
+            let retry = status.get_error_details().retry_info().cloned();
+            assert!(retry.and_then(|r| r.retry_delay).is_some());
+        }
+
+        let broken = LearnerError::Store(StoreError::Database(sqlx::Error::PoolClosed));
+        let status = broken.to_failure().into_status("learner.lrs", "req-2");
+        assert_eq!(status.code(), Code::Internal);
     }
 }

@@ -43,6 +43,13 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when no database connection came free in time ([`lrs_store::is_pool_exhausted`]).
+    pub fn is_pool_exhausted(&self) -> bool {
+        matches!(self, StoreError::Database(error) if lrs_store::is_pool_exhausted(error))
+    }
+}
+
 /// An upload about to start.
 #[derive(Debug, Clone)]
 pub struct NewUpload {

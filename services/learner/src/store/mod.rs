@@ -49,6 +49,13 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when no database connection came free in time ([`lrs_store::is_pool_exhausted`]).
+    pub fn is_pool_exhausted(&self) -> bool {
+        matches!(self, StoreError::Database(error) if lrs_store::is_pool_exhausted(error))
+    }
+}
+
 /// A learner to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLearner {
