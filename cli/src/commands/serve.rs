@@ -225,9 +225,12 @@ async fn serve_batch(args: ServeBatchArgs) -> anyhow::Result<()> {
         .shutdown_grace(args.server.shutdown_grace())
         .add_service(batch.server());
 
-    let workers = batch.start_workers();
-    let grace = args.server.shutdown_grace();
-    let served = run_host(host, listener, &database, Some((workers, grace))).await;
+    let workers = BatchWork {
+        workers: batch.start_workers(),
+        batch,
+        grace: args.server.shutdown_grace(),
+    };
+    let served = run_host(host, listener, &database, Some(workers)).await;
     telemetry.shutdown().await;
     served
 }
@@ -272,11 +275,18 @@ async fn bind(server: &ServerConfig) -> anyhow::Result<TcpListener> {
 /// Serves `host` until SIGTERM or Ctrl-C (health SERVING meanwhile), then drains; the
 /// workers, if any, finish the work in hand within the same grace period; then the database
 /// closes.
+/// The batch service's work beside its server: workers, and watches to end at shutdown.
+struct BatchWork {
+    batch: Batch,
+    workers: Workers,
+    grace: Duration,
+}
+
 async fn run_host(
     host: ServiceHost,
     listener: TcpListener,
     database: &Database,
-    workers: Option<(Workers, Duration)>,
+    batch: Option<BatchWork>,
 ) -> anyhow::Result<()> {
     let (stop, stopping) = watch::channel(false);
     tokio::spawn(async move {
@@ -287,8 +297,14 @@ async fn run_host(
     let serving = tokio::spawn(host.serve(listener, stopped(stopping.clone())));
     readiness.set_serving().await;
 
-    if let Some((workers, grace)) = workers {
+    if let Some(BatchWork {
+        batch,
+        workers,
+        grace,
+    }) = batch
+    {
         stopped(stopping).await;
+        batch.stop_watches();
         workers.stop(grace).await;
         tracing::info!("stopped the workers");
     }

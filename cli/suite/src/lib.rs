@@ -286,6 +286,7 @@ impl Suite {
         let mut running = RunningSuite {
             _lock: lock,
             gateway: None,
+            batch: None,
             batch_workers: None,
             services: Vec::new(),
             databases: Vec::new(),
@@ -368,6 +369,7 @@ impl Suite {
         let batch_host = Hosted::start(BATCH, host, listener, &exited).await?;
         running.services.push(batch_host);
         running.batch_workers = Some(batch.start_workers());
+        running.batch = Some(batch);
 
         let mut gateway_config = config.gateway.clone();
         gateway_config.route_identity = Some(url_of(&running.services, "identity"));
@@ -605,6 +607,8 @@ pub struct RunningSuite {
     /// Held while the suite runs, so that no other suite starts on its data folder.
     _lock: files::DataFolderLock,
     gateway: Option<Hosted>,
+    /// The batch service, whose open watches end when the suite stops.
+    batch: Option<Batch>,
     batch_workers: Option<Workers>,
     services: Vec<Hosted>,
     databases: Vec<Database>,
@@ -676,6 +680,10 @@ impl RunningSuite {
             .filter_map(|hosted| hosted.readiness.as_ref())
         {
             readiness.set_not_serving().await;
+        }
+        // Open watches would hold the gateway's drain until the grace period ends.
+        if let Some(batch) = &self.batch {
+            batch.stop_watches();
         }
 
         let mut outcome = Ok(());

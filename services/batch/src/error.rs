@@ -67,6 +67,11 @@ pub enum BatchError {
     /// The file's job type is not handled by this version.
     #[error("{0}")]
     JobTypeNotSupported(String),
+    /// The service is stopping; an open watch ends.
+    #[error(
+        "the batch service is stopping; the job carries on when it is back: watch it again then"
+    )]
+    Stopping,
     /// The learner service is down.
     #[error("the learner service is unavailable; try again shortly")]
     LearnersUnavailable(String),
@@ -137,6 +142,7 @@ impl ToFailure for BatchError {
             BatchError::LearnersUnavailable(_) => {
                 Failure::unavailable("LEARNER_SERVICE_UNAVAILABLE", message)
             }
+            BatchError::Stopping => Failure::unavailable("SERVICE_STOPPING", message),
             BatchError::Store(error) if error.is_pool_exhausted() => Failure::busy(),
             BatchError::LearnersRefused(_) | BatchError::Store(_) | BatchError::Internal(_) => {
                 Failure::internal(self)

@@ -85,6 +85,7 @@ impl Batch {
             config,
             wake: Arc::new(Notify::new()),
             processor,
+            stopping: tokio::sync::watch::Sender::new(false),
         };
         Ok(Batch {
             shared: Arc::new(shared),
@@ -112,6 +113,13 @@ impl Batch {
             settings,
             self.shared.wake.clone(),
         )
+    }
+
+    /// Ends every open `WatchBatchJob` stream with `UNAVAILABLE` (`SERVICE_STOPPING`), and
+    /// any opened from now on after its first message. Called when shutdown begins, so that
+    /// a client following a job does not hold the drain for its whole grace period.
+    pub fn stop_watches(&self) {
+        self.shared.stopping.send_replace(true);
     }
 
     /// The chunk processor, for running work by hand (tests, tools).

@@ -946,6 +946,39 @@ async fn workers_run_jobs_and_watch_follows_them() {
 }
 
 #[tokio::test]
+async fn a_watch_ends_with_unavailable_when_the_service_begins_to_stop() {
+    for database in databases().await {
+        let h = Harness::start(database).await;
+        let token = batch_user(&h);
+        let submitted = submit(&h, &token, NAME_2A, &fixture(NAME_2A), "")
+            .await
+            .expect("accepted");
+        let mut watch = h
+            .client()
+            .watch_batch_job(request(
+                &token,
+                pb::WatchBatchJobRequest {
+                    job_id: submitted.job_id.clone(),
+                },
+            ))
+            .await
+            .expect("watching")
+            .into_inner();
+        // No workers: the job waits, and the watch would follow it for as long as it waits.
+        let first = watch.next().await.expect("a first state").expect("a state");
+        assert_eq!(first.job.expect("the job").job_id, submitted.job_id);
+
+        h.batch.stop_watches();
+        let ended = tokio::time::timeout(Duration::from_secs(5), watch.next())
+            .await
+            .expect("the watch ends at once");
+        let status = ended.expect("an answer").expect_err("ended by the stop");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert_eq!(status_reason(&status).as_deref(), Some("SERVICE_STOPPING"));
+    }
+}
+
+#[tokio::test]
 async fn find_only_jobs_register_nobody_and_verification_files_verify() {
     for database in databases().await {
         let h = Harness::start(database).await;

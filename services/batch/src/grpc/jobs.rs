@@ -150,6 +150,7 @@ pub(crate) async fn watch(
 
     let interval: Duration = shared.config.watch_interval.into();
     let fail = call.clone();
+    let mut stopping = shared.stopping.subscribe();
     let stream = async_stream::try_stream! {
         let mut last: Option<pb::BatchJob> = None;
         let mut last_sent = tokio::time::Instant::now();
@@ -177,7 +178,13 @@ pub(crate) async fn watch(
             if current.status.is_final() {
                 return;
             }
-            tokio::time::sleep(interval).await;
+            let stopped = tokio::select! {
+                () = tokio::time::sleep(interval) => false,
+                _ = stopping.wait_for(|stopping| *stopping) => true,
+            };
+            if stopped {
+                Err(fail.fail(BatchError::Stopping))?;
+            }
         }
     };
     Ok(Box::pin(stream))

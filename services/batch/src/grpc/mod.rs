@@ -38,6 +38,8 @@ pub struct Shared {
     pub(crate) config: BatchConfig,
     pub(crate) wake: Arc<Notify>,
     pub(crate) processor: Processor,
+    /// Turns true when the service begins to stop: open watches then end.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The `lrs.batch.v1.BatchService` implementation.
