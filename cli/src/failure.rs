@@ -106,8 +106,25 @@ pub enum CliError {
     #[error("cannot write the result as JSON: {0}")]
     Json(#[source] serde_json::Error),
     /// Starting or running the suite or a service failed (`up`, `serve`, `migrate`).
-    #[error("{0:#}")]
+    #[error("{}", chain(.0))]
     Start(anyhow::Error),
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause whose text the message before
+/// it already ends with (most errors here name their cause in their own message).
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 impl From<Status> for CliError {
@@ -187,6 +204,24 @@ mod tests {
     use tonic_types::{ErrorDetails, FieldViolation};
 
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 127.0.0.1:1: {0}")]
+    struct Bind(#[source] io::Error);
+
+    #[test]
+    fn a_cause_already_named_is_not_repeated() {
+        let in_use = io::Error::new(io::ErrorKind::AddrInUse, "Address already in use");
+        let error = CliError::Start(anyhow::Error::new(Bind(in_use)));
+        assert_eq!(
+            error.to_string(),
+            "cannot listen on 127.0.0.1:1: Address already in use"
+        );
+
+        let wrapped = anyhow::anyhow!("disk full").context("writing the output");
+        let error = CliError::Start(wrapped);
+        assert_eq!(error.to_string(), "writing the output: disk full");
+    }
 
     #[test]
     fn status_lines_show_reason_fields_wait_and_request_id() {
