@@ -122,19 +122,25 @@ fn print_banner(suite: &RunningSuite, args: &UpArgs) -> Result<(), CliError> {
         ));
     }
     if let Some(admin) = suite.admin() {
-        let when = if admin.created_now {
-            "was created now"
+        let login = format!(
+            "lrs login --endpoint {endpoint} --username {}",
+            admin.username
+        );
+        if admin.created_now {
+            text.push_str(&format!(
+                "\nThe service desk admin `{}` was created now; its first password is in\n  {}\n\
+                 Sign in (you will be asked to choose a new password):\n  {login}\n",
+                admin.username,
+                admin.password_file.display(),
+            ));
         } else {
-            "was created at the first start"
-        };
-        text.push_str(&format!(
-            "\nThe service desk admin `{}` {when}; its first password is in\n  {}\n\
-             Sign in (you will be asked to choose a new password):\n  \
-             lrs login --endpoint {endpoint} --username {}\n",
-            admin.username,
-            admin.password_file.display(),
-            admin.username,
-        ));
+            text.push_str(&format!(
+                "\nThe service desk admin is `{}` (created at the first start; its first \
+                 password, until changed, is in {}). Sign in:\n  {login}\n",
+                admin.username,
+                admin.password_file.display(),
+            ));
+        }
     }
     if !suite.demo_accounts().is_empty() {
         text.push_str(&demo_accounts(

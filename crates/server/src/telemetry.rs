@@ -93,7 +93,14 @@ pub fn init(
     }
 
     let (text, json) = match config.log_format {
-        LogFormat::Text => (Some(tracing_subscriber::fmt::layer()), None),
+        LogFormat::Text => {
+            // Colours only on a terminal: a log redirected to a file stays plain text.
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            (
+                Some(tracing_subscriber::fmt::layer().with_ansi(terminal)),
+                None,
+            )
+        }
         LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json())),
     };
     tracing_subscriber::registry()
