@@ -217,6 +217,19 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// `1 record`, `2 records`: a count with its noun, plural when it is not one. A noun ending
+/// in a verb (`record has`) takes its plural on the noun (`records have`).
+fn count(number: impl Into<u64>, noun: &str) -> String {
+    let number = number.into();
+    if number == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.split_once(' ') {
+        Some((noun, "has")) => format!("{number} {noun}s have"),
+        _ => format!("{number} {noun}s"),
+    }
+}
+
 fn failed(message: String) -> CliError {
     CliError::Start(anyhow::anyhow!(message))
 }
@@ -274,7 +287,10 @@ fn validate(path: &Path, ukprn: Option<String>, strict: bool) -> Result<(), CliE
     }
     let unlisted = summary.file_fault_count as usize - summary.file_faults.len();
     if unlisted > 0 {
-        text.push_str(&format!("and {unlisted} more file faults\n"));
+        text.push_str(&format!(
+            "and {} more\n",
+            count(unlisted as u64, "file fault")
+        ));
     }
     if printed > 0 {
         text.push_str(&faults.render());
@@ -284,11 +300,11 @@ fn validate(path: &Path, ukprn: Option<String>, strict: bool) -> Result<(), CliE
     }
     let version = summary.version.map(|v| v.as_str()).unwrap_or("-");
     text.push_str(&format!(
-        "{} records (version {version}), {} with faults ({} faults in all), {} duplicates\n",
-        summary.record_count,
+        "{} (version {version}), {} with faults ({} in all), {}\n",
+        count(summary.record_count, "record"),
         summary.faulty_record_count,
-        summary.record_fault_count,
-        summary.duplicate_count
+        count(summary.record_fault_count, "fault"),
+        count(summary.duplicate_count, "duplicate"),
     ));
     output::print(&text)?;
 
@@ -302,14 +318,14 @@ fn validate(path: &Path, ukprn: Option<String>, strict: bool) -> Result<(), CliE
     }
     if summary.file_fault_count > 0 {
         return Err(failed(format!(
-            "the file would be rejected: {} file faults",
-            summary.file_fault_count
+            "the file would be rejected: {}",
+            count(summary.file_fault_count, "file fault")
         )));
     }
     if strict && summary.record_fault_count > 0 {
         return Err(failed(format!(
-            "{} records have faults",
-            summary.faulty_record_count
+            "{} faults",
+            count(summary.faulty_record_count, "record has")
         )));
     }
     Ok(())
@@ -847,4 +863,18 @@ async fn resolve(
         ("ULN", view.uln),
         ("reasons", view.reasons.join("; ")),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1u64, "duplicate"), "1 duplicate");
+        assert_eq!(count(0u64, "duplicate"), "0 duplicates");
+        assert_eq!(count(2u64, "file fault"), "2 file faults");
+        assert_eq!(count(1u64, "record has"), "1 record has");
+        assert_eq!(count(3u64, "record has"), "3 records have");
+    }
 }
