@@ -190,7 +190,7 @@ impl Caller {
         if self.is_service_desk() || roles.iter().any(|role| self.has_role(*role)) {
             Ok(())
         } else {
-            Err(AuthError::RoleNotPermitted)
+            Err(AuthError::RoleRequired(roles.to_vec()))
         }
     }
 
@@ -225,6 +225,9 @@ pub enum AuthError {
     /// The caller's roles do not allow the call.
     #[error("your roles do not allow this call")]
     RoleNotPermitted,
+    /// The call needs one of these roles, and the caller has none of them.
+    #[error("your roles do not allow this call: it needs one of {}", role_list(.0))]
+    RoleRequired(Vec<Role>),
     /// An internal RPC called by something that is not a service.
     #[error("this call is only for the suite's own services")]
     ServiceOnly,
@@ -234,6 +237,18 @@ pub enum AuthError {
     /// The signing keys could not be fetched.
     #[error("the signing keys could not be fetched: {0}")]
     KeysUnavailable(String),
+}
+
+/// `ONLINE_USER, VIEW_ONLY or the service desk`.
+fn role_list(roles: &[Role]) -> String {
+    let mut names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+    names.push("the service desk");
+    let last = names.pop().unwrap_or_default();
+    if names.is_empty() {
+        last.to_owned()
+    } else {
+        format!("{} or {last}", names.join(", "))
+    }
 }
 
 impl ToFailure for AuthError {
@@ -247,7 +262,7 @@ impl ToFailure for AuthError {
             AuthError::PasswordChangeRequired => {
                 Failure::failed_precondition("PASSWORD_CHANGE_REQUIRED", message)
             }
-            AuthError::RoleNotPermitted => {
+            AuthError::RoleNotPermitted | AuthError::RoleRequired(_) => {
                 Failure::permission_denied("ROLE_NOT_PERMITTED", message)
             }
             AuthError::ServiceOnly => Failure::permission_denied("SERVICE_ONLY", message),
@@ -693,5 +708,23 @@ mod tests {
         };
         assert!(caller.require_any(&[Role::BatchUser]).is_ok());
         assert!(caller.require_service().is_err());
+    }
+
+    #[test]
+    fn a_refused_role_check_names_the_roles_that_would_pass() {
+        let mut user = claims(600);
+        user.roles = vec![Role::AoUser];
+        let caller = Caller {
+            claims: user,
+            acting_for: None,
+        };
+        let refused = caller
+            .require_any(&[Role::OnlineUser, Role::ViewOnly])
+            .expect_err("an AO user may not search");
+        assert_eq!(
+            refused.to_string(),
+            "your roles do not allow this call: it needs one of ONLINE_USER, VIEW_ONLY or the \
+             service desk"
+        );
     }
 }
