@@ -409,10 +409,10 @@ async fn submit(args: &ClientArgs, upload: Upload<'_>, json: bool) -> Result<(),
         .job
         .unwrap_or_default();
     if no_wait {
-        return match json {
-            true => output::print_json(&JobView::of(&job)),
-            false => output::print(&format!("submitted job {}\n", job.job_id)),
-        };
+        if json {
+            return output::print_json(&JobView::of(&job));
+        }
+        return output::print(&format!("submitted job {}\n", job.job_id));
     }
     if !json {
         output::print(&format!("submitted job {}\n", job.job_id))?;
@@ -420,9 +420,10 @@ async fn submit(args: &ClientArgs, upload: Upload<'_>, json: bool) -> Result<(),
 
     let total = job.counts.as_ref().map(|c| c.total).unwrap_or(0).max(0) as u64;
     // With --json the bar stays off standard output's way: only the job is printed there.
-    let bar = match json {
-        true => ProgressBar::hidden(),
-        false => ProgressBar::new(total),
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
     };
     let style = ProgressStyle::with_template("{bar:40} {pos}/{len} records {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -643,9 +644,10 @@ async fn status(args: &ClientArgs, job_id: String, json: bool) -> Result<(), Cli
         .job
         .unwrap_or_default();
     let view = JobView::of(&job);
-    match json {
-        true => output::print_json(&view),
-        false => output::print(&view.details()),
+    if json {
+        output::print_json(&view)
+    } else {
+        output::print(&view.details())
     }
 }
 
