@@ -11,6 +11,7 @@ pub const INTERNAL_SUFFIX: &str = "InternalService";
 /// The suite's services and methods, from [`lrs_proto::FILE_DESCRIPTOR_SET`].
 #[derive(Debug, Default)]
 pub struct Catalogue {
+    methods: HashSet<String>,
     streaming: HashSet<String>,
     public_services: HashMap<String, Vec<String>>,
 }
@@ -24,12 +25,13 @@ impl Catalogue {
             let package = file.package();
             for service in &file.service {
                 let name = format!("{package}.{}", service.name());
+                catalogue.methods.insert(format!("/{name}/"));
                 for method in &service.method {
+                    let path = format!("/{name}/{}", method.name());
                     if method.client_streaming() || method.server_streaming() {
-                        catalogue
-                            .streaming
-                            .insert(format!("/{name}/{}", method.name()));
+                        catalogue.streaming.insert(path.clone());
                     }
+                    catalogue.methods.insert(path);
                 }
                 let area = area_of(&name).map(str::to_owned);
                 if let Some(area) = area.filter(|_| !name.ends_with(INTERNAL_SUFFIX)) {
@@ -48,6 +50,15 @@ impl Catalogue {
     /// in either direction.
     pub fn is_streaming(&self, path: &str) -> bool {
         self.streaming.contains(path)
+    }
+
+    /// True when the contracts name the service of `path` but not its method: a call that no
+    /// backend could answer. Services the contracts do not name are not judged.
+    pub fn lacks_method(&self, path: &str) -> bool {
+        let Some((service, _method)) = path.rsplit_once('/') else {
+            return false;
+        };
+        self.methods.contains(&format!("{service}/")) && !self.methods.contains(path)
     }
 
     /// The public services of `area` (`identity`).
@@ -80,6 +91,9 @@ mod tests {
         );
         assert!(catalogue.is_streaming("/lrs.identity.v1.IdentityService/ImportProviderList"));
         assert!(!catalogue.is_streaming("/lrs.identity.v1.IdentityService/SignIn"));
+        assert!(catalogue.lacks_method("/lrs.identity.v1.IdentityService/SignOn"));
+        assert!(!catalogue.lacks_method("/lrs.identity.v1.IdentityService/SignIn"));
+        assert!(!catalogue.lacks_method("/lrs.echo.v1.EchoService/Echo"));
     }
 
     #[test]

@@ -82,6 +82,14 @@ pub enum ProxyError {
     /// The path does not name an LRS service, or the service has no route.
     #[error("the service `{0}` is not served here")]
     NotRouted(String),
+    /// The contracts name the service but not the method.
+    #[error("the service `{service}` has no method `{method}`")]
+    UnknownMethod {
+        /// The service's full name.
+        service: String,
+        /// The method as called.
+        method: String,
+    },
     /// The path names a service meant only for the suite's own services.
     #[error("the service `{0}` is not served here")]
     Internal(String),
@@ -110,6 +118,7 @@ impl ToFailure for ProxyError {
         match self {
             ProxyError::NotRouted(_) => Failure::unimplemented("SERVICE_NOT_ROUTED", message),
             ProxyError::Internal(_) => Failure::unimplemented("INTERNAL_SERVICE", message),
+            ProxyError::UnknownMethod { .. } => Failure::unimplemented("METHOD_NOT_FOUND", message),
             ProxyError::Auth(error) => error.to_failure(),
             ProxyError::RateLimited(wait) => {
                 Failure::resource_exhausted("RATE_LIMITED", message).retry_after(wait)
@@ -212,6 +221,16 @@ async fn forward(
 ) -> Result<http::Response<Body>, ProxyError> {
     let path = request.uri().path().to_owned();
     let (area, backend) = route(state, &path)?;
+    if state.catalogue.lacks_method(&path) {
+        let (service, method) = path
+            .trim_start_matches('/')
+            .rsplit_once('/')
+            .unwrap_or_default();
+        return Err(ProxyError::UnknownMethod {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        });
+    }
 
     let headers = request.headers_mut();
     headers.remove(ACTING_ORGANISATION_HEADER);

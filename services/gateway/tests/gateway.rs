@@ -225,6 +225,17 @@ async fn unrouted_unknown_and_internal_services_are_refused_without_forwarding()
         .expect_err("not ours");
     assert_gateway_failure(&status, Code::Unimplemented, "SERVICE_NOT_ROUTED");
 
+    let misspelt = Request::new(String::new());
+    let status = call_path(
+        &suite.gateway,
+        "/lrs.identity.v1.IdentityService/SignOn",
+        misspelt,
+    )
+    .await
+    .expect_err("no such method");
+    assert_gateway_failure(&status, Code::Unimplemented, "METHOD_NOT_FOUND");
+    assert!(status.message().contains("SignOn"), "{status:?}");
+
     let internal = suite.signed(String::new());
     let status = call_path(
         &suite.gateway,
