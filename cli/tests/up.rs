@@ -397,7 +397,7 @@ async fn batch_commands_answer_in_json() {
     let exceptions = lrs(
         &endpoint,
         &session,
-        &["batch", "exceptions", "--job", job_id],
+        &["batch", "exceptions", job_id],
         &[("LRS_JSON", "true")],
     );
     let exceptions: Vec<serde_json::Value> =

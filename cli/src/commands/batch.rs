@@ -129,8 +129,11 @@ pub enum BatchAction {
     },
     /// Lists exceptions: of one job, or of every job of your organisation.
     Exceptions {
-        /// Only this job's.
-        #[arg(long = "job")]
+        /// Only this job's (as `status` and `output` take it).
+        #[arg(value_name = "JOB_ID")]
+        job: Option<String>,
+        /// Only this job's (the same as the argument).
+        #[arg(long = "job", conflicts_with = "job")]
         job_id: Option<String>,
         /// Which exceptions.
         #[arg(long = "status", value_enum, default_value = "open")]
@@ -193,9 +196,11 @@ pub async fn run(args: BatchArgs) -> Result<(), CliError> {
             output,
             records,
         } => fetch_output(&args.client, job_id, output, records, json).await,
-        BatchAction::Exceptions { job_id, status } => {
-            exceptions(&args.client, job_id, status, json).await
-        }
+        BatchAction::Exceptions {
+            job,
+            job_id,
+            status,
+        } => exceptions(&args.client, job.or(job_id), status, json).await,
         BatchAction::Resolve {
             exception_id,
             accept_uln,
