@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
+use lrs_fields::Clock;
 use lrs_proto::batch::v1 as pb;
 use lrs_server::auth::Role;
 use lrs_server::error::{status_bad_fields, status_reason};
@@ -942,6 +943,93 @@ async fn workers_run_jobs_and_watch_follows_them() {
         let last = last.expect("a final state");
         assert_eq!(last.status, pb::JobStatus::Completed as i32);
         assert_eq!(last.counts.expect("counts").processed, 16);
+    }
+}
+
+#[tokio::test]
+async fn pages_of_jobs_and_exceptions_follow_on_whatever_the_clock_precision() {
+    for database in databases().await {
+        let h = Harness::start(database).await;
+        // A clock with nanoseconds, as the system clock has: SQLite keeps them all.
+        let now = h.clock.now();
+        h.clock
+            .set(now + chrono::TimeDelta::nanoseconds(123_456_789));
+        let token = batch_user(&h);
+        let first = submit(&h, &token, NAME_2A, &fixture(NAME_2A), "")
+            .await
+            .expect("accepted");
+        h.clock.advance(chrono::TimeDelta::nanoseconds(1_001));
+        let second = submit(&h, &token, NAME_3A, &fixture(NAME_3A), "")
+            .await
+            .expect("accepted");
+        h.process_all().await;
+
+        let mut jobs = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = h
+                .client()
+                .list_batch_jobs(request(
+                    &token,
+                    pb::ListBatchJobsRequest {
+                        page_size: 1,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .expect("a page of jobs")
+                .into_inner();
+            jobs.extend(page.jobs.into_iter().map(|job| job.job_id));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(jobs, [second.job_id.clone(), first.job_id.clone()]);
+
+        let mut rows = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = h
+                .client()
+                .list_batch_exceptions(request(
+                    &token,
+                    pb::ListBatchExceptionsRequest {
+                        page_size: 3,
+                        page_token: page_token.clone(),
+                        job_id: first.job_id.clone(),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .expect("a page of exceptions")
+                .into_inner();
+            rows.extend(page.exceptions.into_iter().map(|exception| exception.row));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let job = h
+            .client()
+            .get_batch_job(request(
+                &token,
+                pb::GetBatchJobRequest {
+                    job_id: first.job_id.clone(),
+                },
+            ))
+            .await
+            .expect("the job")
+            .into_inner()
+            .job
+            .expect("a job");
+        assert!(job.open_exception_count > 3, "more than one page");
+        assert_eq!(rows.len() as i64, job.open_exception_count);
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, rows, "each exception once, in row order");
     }
 }
 

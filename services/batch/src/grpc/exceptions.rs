@@ -38,13 +38,12 @@ fn cursor(token: &str) -> Result<Option<(DateTime<Utc>, Uuid, i64)>, BatchError>
     }
     let bad = || BatchError::field("page_token", "not a token this service gave");
     let mut parts = token.split('_');
-    let (Some(micros), Some(job), Some(row), None) =
+    let (Some(time), Some(job), Some(row), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let time = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    let time = super::token_time(time).ok_or_else(bad)?;
     let job = Uuid::parse_str(job).map_err(|_| bad())?;
     let row: i64 = row.parse().map_err(|_| bad())?;
     Ok(Some((time, job, row)))
@@ -108,7 +107,7 @@ pub(crate) async fn list(
         if more && let Some(owner) = owner {
             next_page_token = format!(
                 "{}_{}_{}",
-                owner.create_time.timestamp_micros(),
+                super::time_token(owner.create_time),
                 owner.job_id,
                 exception.record.row
             );

@@ -61,14 +61,13 @@ fn job_cursor(token: &str) -> Result<Option<(DateTime<Utc>, Uuid)>, BatchError> 
         return Ok(None);
     }
     let bad = || BatchError::field("page_token", "not a token this service gave");
-    let (micros, id) = token.split_once('_').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let time = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    let (time, id) = token.split_once('_').ok_or_else(bad)?;
+    let time = super::token_time(time).ok_or_else(bad)?;
     Ok(Some((time, Uuid::parse_str(id).map_err(|_| bad())?)))
 }
 
 fn job_token(job: &Job) -> String {
-    format!("{}_{}", job.create_time.timestamp_micros(), job.job_id)
+    format!("{}_{}", super::time_token(job.create_time), job.job_id)
 }
 
 pub(crate) async fn list(

@@ -13,6 +13,7 @@ mod upload;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use lrs_fields::Clock;
 use lrs_proto::batch::v1 as pb;
 use lrs_server::auth::{AuthError, Caller, Role};
@@ -40,6 +41,22 @@ pub struct Shared {
     pub(crate) processor: Processor,
     /// Turns true when the service begins to stop: open watches then end.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+}
+
+/// A job's creation time in a page token, to the nanosecond: a cursor must name the stored
+/// value exactly, and SQLite keeps the clock's nanoseconds.
+pub(crate) fn time_token(time: DateTime<Utc>) -> String {
+    let seconds = time.timestamp();
+    format!("{seconds}.{:09}", time.timestamp_subsec_nanos())
+}
+
+/// The time a [`time_token`] names.
+pub(crate) fn token_time(token: &str) -> Option<DateTime<Utc>> {
+    let (seconds, nanos) = token.split_once('.')?;
+    if nanos.len() != 9 {
+        return None;
+    }
+    DateTime::from_timestamp(seconds.parse().ok()?, nanos.parse().ok()?)
 }
 
 /// The `lrs.batch.v1.BatchService` implementation.
