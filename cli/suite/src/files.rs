@@ -61,14 +61,21 @@ pub fn lock_data_folder(data_dir: &Path) -> Result<DataFolderLock, SuiteError> {
 
 /// Creates `folder` (and its parents) owner-only (0700) if missing.
 pub fn create_private_folder(folder: &Path) -> Result<(), SuiteError> {
+    let error = |source| SuiteError::File {
+        path: folder.to_owned(),
+        source,
+    };
+    if folder.exists() && !folder.is_dir() {
+        return Err(error(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "is not a folder: give --data-dir a folder (it is created when missing)",
+        )));
+    }
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(folder).map_err(|source| SuiteError::File {
-        path: folder.to_owned(),
-        source,
-    })
+    builder.create(folder).map_err(error)
 }
 
 /// Writes `contents` to a new file at `path` created with mode 0600, replacing any file there.
@@ -166,6 +173,15 @@ mod tests {
         );
         drop(held);
         lock_data_folder(&data_dir).expect("free again once the first lets go");
+    }
+
+    #[test]
+    fn a_data_folder_that_is_a_file_is_named_as_such() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let file = folder.path().join("afile");
+        fs::write(&file, "").expect("a file");
+        let refused = lock_data_folder(&file).expect_err("a file is not a folder");
+        assert!(refused.to_string().contains("is not a folder"), "{refused}");
     }
 
     #[test]
