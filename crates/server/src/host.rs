@@ -6,6 +6,10 @@
 //! ([`crate::layer`]) in front of everything. The caller turns health to SERVING through
 //! [`Readiness`] once its database is ready.
 //!
+//! [`ServiceHost::build`] puts the stack together as a [`BuiltHost`], which serves it on a
+//! listener and also hands it out as [`InProcess`], for a caller in the same process (the
+//! gateway under `lrs up`).
+//!
 //! When the shutdown future resolves the host, in order: reports NOT_SERVING for everything
 //! (and ends open health watches), stops accepting connections, lets the calls in flight
 //! finish for up to the grace period, and returns. It logs each phase.

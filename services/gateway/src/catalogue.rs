@@ -11,6 +11,7 @@ pub const INTERNAL_SUFFIX: &str = "InternalService";
 /// The suite's services and methods, from [`lrs_proto::FILE_DESCRIPTOR_SET`].
 #[derive(Debug, Default)]
 pub struct Catalogue {
+    services: HashSet<String>,
     methods: HashSet<String>,
     streaming: HashSet<String>,
     public_services: HashMap<String, Vec<String>>,
@@ -25,7 +26,7 @@ impl Catalogue {
             let package = file.package();
             for service in &file.service {
                 let name = format!("{package}.{}", service.name());
-                catalogue.methods.insert(format!("/{name}/"));
+                catalogue.services.insert(name.clone());
                 for method in &service.method {
                     let path = format!("/{name}/{}", method.name());
                     if method.client_streaming() || method.server_streaming() {
@@ -55,10 +56,10 @@ impl Catalogue {
     /// True when the contracts name the service of `path` but not its method: a call that no
     /// backend could answer. Services the contracts do not name are not judged.
     pub fn lacks_method(&self, path: &str) -> bool {
-        let Some((service, _method)) = path.rsplit_once('/') else {
+        let Some((service, _method)) = path.trim_start_matches('/').rsplit_once('/') else {
             return false;
         };
-        self.methods.contains(&format!("{service}/")) && !self.methods.contains(path)
+        self.services.contains(service) && !self.methods.contains(path)
     }
 
     /// The public services of `area` (`identity`).
