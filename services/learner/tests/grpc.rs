@@ -244,6 +244,20 @@ async fn bad_requests_list_every_bad_field() {
         let mut fields = lrs_server::error::status_bad_fields(&status);
         fields.sort();
         assert_eq!(fields, ["search.date_of_birth", "search.postcode"]);
+
+        // A date of birth after the clock's date finds nobody: it is refused, naming it.
+        let mut search = search_for(&jane());
+        search.date_of_birth = Some(types::Date {
+            year: 2030,
+            month: 1,
+            day: 1,
+        });
+        let status = online.find(search).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            lrs_server::error::status_bad_fields(&status),
+            ["search.date_of_birth"]
+        );
     })
     .await;
 }

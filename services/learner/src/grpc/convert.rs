@@ -368,10 +368,12 @@ pub(crate) fn name(field: &str, value: &str) -> Result<Name, FieldViolation> {
 }
 
 /// A demographic search as a match profile: the five keys validated by the register's rules
-/// (without the age rule), the refiners by their lengths and patterns.
+/// (without the age rule, but a date of birth after `today` is refused), the refiners by
+/// their lengths and patterns.
 pub(crate) fn search(
     prefix: &str,
     search: Option<&pb::DemographicSearch>,
+    today: NaiveDate,
 ) -> Result<MatchProfile, Vec<FieldViolation>> {
     let Some(search) = search else {
         return Err(vec![FieldViolation::new(
@@ -400,6 +402,10 @@ pub(crate) fn search(
         postcode,
     );
     let mut violations = match &keys {
+        Ok(keys) if keys.date_of_birth > today => vec![FieldViolation::new(
+            path(prefix, "date_of_birth"),
+            "the date of birth is in the future",
+        )],
         Ok(_) => Vec::new(),
         Err(violations) => field_violations(prefix, violations),
     };

@@ -192,6 +192,7 @@ impl LearnerInternalGrpc {
         check_count("records", records.len())?;
         let mut violations = Vec::new();
         let mut parsed = Vec::with_capacity(records.len());
+        let today = self.register.today();
         for (index, record) in records.iter().enumerate() {
             let pb::MatchRecord {
                 record_id: id,
@@ -200,7 +201,7 @@ impl LearnerInternalGrpc {
             } = record;
             violations.extend(record_id(format!("records[{index}].record_id"), id));
             let prefix = format!("records[{index}].search");
-            let profile = convert::search(&prefix, search.as_ref())
+            let profile = convert::search(&prefix, search.as_ref(), today)
                 .map_err(|v| violations.extend(v))
                 .ok();
             let uln = if uln.is_empty() {

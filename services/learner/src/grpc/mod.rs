@@ -406,7 +406,9 @@ impl LearnerGrpc {
         call.caller
             .require_any(&[Role::OnlineUser, Role::ViewOnly])?;
         let organisation = organisation(call)?;
-        let search = convert::search("search", search.as_ref()).map_err(LearnerError::Invalid)?;
+        let today = self.register.today();
+        let search =
+            convert::search("search", search.as_ref(), today).map_err(LearnerError::Invalid)?;
 
         let answer = self.register.find(organisation, &search, true).await?;
 
