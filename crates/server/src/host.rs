@@ -30,7 +30,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::CorsLayer;
 
@@ -160,7 +160,7 @@ fn status(serving: bool) -> ServingStatus {
     }
 }
 
-type HttpService = BoxCloneService<http::Request<Body>, http::Response<Body>, Infallible>;
+type HttpService = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
 
 /// Builds and runs the gRPC server of one service (or of the gateway).
 #[derive(Debug)]
@@ -255,10 +255,11 @@ impl ServiceHost {
         S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
             + Clone
             + Send
+            + Sync
             + 'static,
         S::Future: Send + 'static,
     {
-        self.fallback = Some(BoxCloneService::new(service));
+        self.fallback = Some(BoxCloneSyncService::new(service));
         self
     }
 
@@ -317,9 +318,9 @@ impl ServiceHost {
         Ok(match self.grpc_web {
             Some(cors) => {
                 let web = tonic_web::GrpcWebLayer::new().layer(called);
-                BoxCloneService::new(cors.layer(web))
+                BoxCloneSyncService::new(cors.layer(web))
             }
-            None => BoxCloneService::new(called),
+            None => BoxCloneSyncService::new(called),
         })
     }
 }
@@ -346,9 +347,7 @@ impl BuiltHost {
     /// (the gateway's routes under `lrs up`). Such calls count among the host's calls in
     /// flight; the TCP server's drain does not wait for them, the caller's does.
     pub fn in_process(&self) -> InProcess {
-        InProcess {
-            http: Arc::new(std::sync::Mutex::new(self.http.clone())),
-        }
+        self.http.clone()
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains and returns.
@@ -404,36 +403,7 @@ impl BuiltHost {
 
 /// Calls a [`BuiltHost`] in-process: a tower service of HTTP requests, cheap to clone and
 /// shareable between threads.
-#[derive(Clone)]
-pub struct InProcess {
-    // The boxed stack can be cloned but not shared; each call clones it under the lock.
-    http: Arc<std::sync::Mutex<HttpService>>,
-}
-
-impl std::fmt::Debug for InProcess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InProcess").finish_non_exhaustive()
-    }
-}
-
-impl Service<http::Request<Body>> for InProcess {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The stack is made ready in `call`, on the clone that serves the call.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let http = match self.http.lock() {
-            Ok(http) => http.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        Box::pin(http.oneshot(request))
-    }
-}
+pub type InProcess = HttpService;
 
 fn reflection(
     advertised: &[String],

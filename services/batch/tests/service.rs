@@ -93,6 +93,22 @@ async fn job(h: &Harness, token: &str, job_id: &str) -> Result<pb::BatchJob, ton
         .expect("a job"))
 }
 
+/// Follows a job with `WatchBatchJob`.
+async fn watch(
+    h: &Harness,
+    token: &str,
+    job_id: &str,
+) -> tonic::Streaming<pb::WatchBatchJobResponse> {
+    let message = pb::WatchBatchJobRequest {
+        job_id: job_id.into(),
+    };
+    h.client()
+        .watch_batch_job(request(token, message))
+        .await
+        .expect("watching")
+        .into_inner()
+}
+
 fn batch_user(h: &Harness) -> String {
     h.token(ORG_A, "10000001", vec![Role::BatchUser])
 }
@@ -920,17 +936,7 @@ async fn workers_run_jobs_and_watch_follows_them() {
         let submitted = submit(&h, &token, NAME_2A, &fixture(NAME_2A), "")
             .await
             .expect("accepted");
-        let mut watch = h
-            .client()
-            .watch_batch_job(request(
-                &token,
-                pb::WatchBatchJobRequest {
-                    job_id: submitted.job_id.clone(),
-                },
-            ))
-            .await
-            .expect("watching")
-            .into_inner();
+        let mut watch = watch(&h, &token, &submitted.job_id).await;
         let workers = h.batch.start_workers();
         let mut last = None;
         while let Some(message) = tokio::time::timeout(Duration::from_secs(20), watch.next())
@@ -1011,19 +1017,7 @@ async fn pages_of_jobs_and_exceptions_follow_on_whatever_the_clock_precision() {
             }
             page_token = page.next_page_token;
         }
-        let job = h
-            .client()
-            .get_batch_job(request(
-                &token,
-                pb::GetBatchJobRequest {
-                    job_id: first.job_id.clone(),
-                },
-            ))
-            .await
-            .expect("the job")
-            .into_inner()
-            .job
-            .expect("a job");
+        let job = job(&h, &token, &first.job_id).await.expect("the job");
         assert!(job.open_exception_count > 3, "more than one page");
         assert_eq!(rows.len() as i64, job.open_exception_count);
         let mut sorted = rows.clone();
@@ -1041,17 +1035,7 @@ async fn a_watch_ends_with_unavailable_when_the_service_begins_to_stop() {
         let submitted = submit(&h, &token, NAME_2A, &fixture(NAME_2A), "")
             .await
             .expect("accepted");
-        let mut watch = h
-            .client()
-            .watch_batch_job(request(
-                &token,
-                pb::WatchBatchJobRequest {
-                    job_id: submitted.job_id.clone(),
-                },
-            ))
-            .await
-            .expect("watching")
-            .into_inner();
+        let mut watch = watch(&h, &token, &submitted.job_id).await;
         // No workers: the job waits, and the watch would follow it for as long as it waits.
         let first = watch.next().await.expect("a first state").expect("a state");
         assert_eq!(first.job.expect("the job").job_id, submitted.job_id);

@@ -13,6 +13,9 @@ use lrs_server::host::ServiceHost;
 use lrs_server::testing::{EchoClient, EchoService, RunningHost, TestIdentity};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
@@ -144,6 +147,42 @@ impl Suite {
     fn echo_client(&self) -> EchoClient<Channel> {
         EchoClient::new(self.gateway.clone())
     }
+
+    /// An echo client whose every call, streams included, carries the bearer token.
+    fn streaming_echo_client(&self) -> EchoClient<InterceptedService<Channel, Signer>> {
+        let value = format!("Bearer {}", self.token()).parse().expect("ascii");
+        EchoClient::new(InterceptedService::new(self.gateway.clone(), Signer(value)))
+    }
+
+    /// Identity's public RPC answers without a token, and its health is SERVING.
+    async fn identity_answers_and_serves(&self) {
+        let mut identity = IdentityServiceClient::new(self.gateway.clone());
+        let keys = identity
+            .get_signing_keys(GetSigningKeysRequest {})
+            .await
+            .expect("public without a token");
+        assert_eq!(keys.get_ref().keys.len(), 1);
+
+        let mut health = HealthClient::new(self.gateway.clone());
+        let identity_health = HealthCheckRequest {
+            service: "lrs.identity.v1.IdentityService".to_owned(),
+        };
+        let status = health.check(identity_health).await.expect("health answers");
+        assert_eq!(status.get_ref().status(), ServingStatus::Serving);
+    }
+}
+
+/// Puts the bearer token on every call.
+#[derive(Clone)]
+struct Signer(MetadataValue<Ascii>);
+
+impl Interceptor for Signer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
 }
 
 impl Drop for Suite {
@@ -190,19 +229,7 @@ async fn routes_signed_calls_and_public_rpcs() {
         .expect("routed");
     assert_eq!(answer.get_ref(), "hello");
 
-    let mut identity = IdentityServiceClient::new(suite.gateway.clone());
-    let keys = identity
-        .get_signing_keys(GetSigningKeysRequest {})
-        .await
-        .expect("public without a token");
-    assert_eq!(keys.get_ref().keys.len(), 1);
-
-    let mut health = HealthClient::new(suite.gateway.clone());
-    let identity_health = HealthCheckRequest {
-        service: "lrs.identity.v1.IdentityService".to_owned(),
-    };
-    let status = health.check(identity_health).await.expect("health answers");
-    assert_eq!(status.get_ref().status(), ServingStatus::Serving);
+    suite.identity_answers_and_serves().await;
 }
 
 #[tokio::test]
@@ -340,17 +367,7 @@ async fn deadlines_are_defaulted_bounded_and_enforced() {
 #[tokio::test]
 async fn streams_pass_through_in_every_direction() {
     let suite = Suite::start(&[]).await;
-    let authorization: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", suite.token()).parse().expect("ascii");
-    let interceptor = move |mut request: Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", authorization.clone());
-        Ok(request)
-    };
-    let channel =
-        tonic::service::interceptor::InterceptedService::new(suite.gateway.clone(), interceptor);
-    let mut echo = EchoClient::new(channel);
+    let mut echo = suite.streaming_echo_client();
 
     let expanded = echo
         .expand(Request::new("3".to_owned()))
@@ -405,17 +422,7 @@ async fn in_process_routes_get_the_same_checks_deadlines_streams_and_health() {
         .expect_err("held past its deadline");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
 
-    let authorization: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", suite.token()).parse().expect("ascii");
-    let signed = tonic::service::interceptor::InterceptedService::new(
-        suite.gateway.clone(),
-        move |mut request: Request<()>| {
-            let metadata = request.metadata_mut();
-            metadata.insert("authorization", authorization.clone());
-            Ok(request)
-        },
-    );
-    let mut streaming = EchoClient::new(signed);
+    let mut streaming = suite.streaming_echo_client();
     let expanded = streaming
         .expand(Request::new("3".to_owned()))
         .await
@@ -429,18 +436,7 @@ async fn in_process_routes_get_the_same_checks_deadlines_streams_and_health() {
     assert_eq!(chatted, parts);
 
     // Identity is routed in-process too: a public RPC, and health followed through the route.
-    let mut identity = IdentityServiceClient::new(suite.gateway.clone());
-    let keys = identity
-        .get_signing_keys(GetSigningKeysRequest {})
-        .await
-        .expect("public without a token");
-    assert_eq!(keys.get_ref().keys.len(), 1);
-    let mut health = HealthClient::new(suite.gateway.clone());
-    let identity_health = HealthCheckRequest {
-        service: "lrs.identity.v1.IdentityService".to_owned(),
-    };
-    let status = health.check(identity_health).await.expect("health answers");
-    assert_eq!(status.get_ref().status(), ServingStatus::Serving);
+    suite.identity_answers_and_serves().await;
 }
 
 #[tokio::test]
