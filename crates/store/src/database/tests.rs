@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::{Executor, PgPool, Row, SqlitePool};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Row, SqlitePool};
 
 use super::*;
 use crate::testing::{TestDatabase, admin_url_from_env, for_each_backend};
@@ -386,11 +386,53 @@ async fn postgres_service_role_needs_only_its_own_schema() {
     batch.close().await;
     admin.close().await;
     test.close().await.unwrap();
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+    let mut admin = PgConnection::connect(&admin_url)
         .await
         .unwrap();
     admin
         .execute(format!("DROP ROLE {role}").as_str())
         .await
         .unwrap();
+}
+
+/// A connection used a moment ago is handed out without a ping: one that broke meanwhile
+/// fails the statement that finds it, and the pool replaces it for the next.
+#[tokio::test]
+async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
+    let Some(admin_url) = admin_url_from_env() else {
+        println!("skipped, {} is not set", crate::testing::DATABASE_URL);
+        return;
+    };
+    let test_database = TestDatabase::postgres(&admin_url).await.unwrap();
+    let mut config = test_database.config().clone();
+    config.max_connections = 1;
+    let database = connect(&config, "pings").await.unwrap();
+    let Database::Postgres(postgres) = &database else {
+        panic!("a PostgreSQL database");
+    };
+    assert!(!postgres.pool().options().get_test_before_acquire());
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(postgres.pool())
+        .await
+        .unwrap();
+
+    let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(terminated);
+
+    let broken = sqlx::query("SELECT 1").execute(postgres.pool()).await;
+    assert!(broken.is_err(), "the broken connection was pinged and replaced first");
+    let replaced: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(postgres.pool())
+        .await
+        .unwrap();
+    assert_ne!(replaced, pid);
+
+    admin.close().await.unwrap();
+    database.close().await;
+    test_database.close().await.unwrap();
 }
