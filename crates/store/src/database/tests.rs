@@ -386,9 +386,7 @@ async fn postgres_service_role_needs_only_its_own_schema() {
     batch.close().await;
     admin.close().await;
     test.close().await.unwrap();
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .unwrap();
+    let mut admin = PgConnection::connect(&admin_url).await.unwrap();
     admin
         .execute(format!("DROP ROLE {role}").as_str())
         .await
@@ -425,7 +423,10 @@ async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
     assert!(terminated);
 
     let broken = sqlx::query("SELECT 1").execute(postgres.pool()).await;
-    assert!(broken.is_err(), "the broken connection was pinged and replaced first");
+    assert!(
+        broken.is_err(),
+        "the broken connection was pinged and replaced first"
+    );
     let replaced: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(postgres.pool())
         .await
@@ -433,6 +434,64 @@ async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
     assert_ne!(replaced, pid);
 
     admin.close().await.unwrap();
+    database.close().await;
+    test_database.close().await.unwrap();
+}
+
+/// A statement cancelled before its answer came, a stream dropped after its first row and a
+/// transaction dropped without commit all leave the connection consistent for the next
+/// statement, without a ping on release.
+#[tokio::test]
+async fn postgres_cancelled_statements_leave_the_connection_consistent() {
+    let Some(admin_url) = admin_url_from_env() else {
+        println!("skipped, {} is not set", crate::testing::DATABASE_URL);
+        return;
+    };
+    let test_database = TestDatabase::postgres(&admin_url).await.unwrap();
+    let mut config = test_database.config().clone();
+    config.max_connections = 1;
+    let database = connect(&config, "cancels").await.unwrap();
+    let Database::Postgres(postgres) = &database else {
+        panic!("a PostgreSQL database");
+    };
+    let pool = postgres.pool();
+    pool.execute("CREATE TABLE numbers (n int)").await.unwrap();
+
+    let slow = sqlx::query_scalar::<_, i32>("SELECT 1 FROM pg_sleep(0.3)").fetch_one(pool);
+    let cancelled = tokio::time::timeout(Duration::from_millis(50), slow).await;
+    assert!(cancelled.is_err(), "the slow statement was cancelled");
+    let answer: i32 = sqlx::query_scalar("SELECT 2")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 2);
+
+    {
+        let mut rows =
+            sqlx::query_scalar::<_, i32>("SELECT n FROM generate_series(10, 20000) n").fetch(pool);
+        let first = futures::TryStreamExt::try_next(&mut rows).await.unwrap();
+        assert_eq!(first, Some(10));
+    }
+    let answer: i32 = sqlx::query_scalar("SELECT 3")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 3);
+
+    {
+        let mut transaction = pool.begin().await.unwrap();
+        sqlx::query("INSERT INTO numbers VALUES (1)")
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM numbers")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    // On the same, only connection: were the transaction still open, it would see its row.
+    assert_eq!(count, 0, "the dropped transaction was rolled back");
+
     database.close().await;
     test_database.close().await.unwrap();
 }
