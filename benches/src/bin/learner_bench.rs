@@ -2,16 +2,17 @@
 //! called through the gateway as integrators call it.
 //!
 //! Loads the learners with `COPY` in chunks (unless `--skip-load` reuses a loaded database),
-//! starts a stand-in identity service, the learner service and the gateway in-process on
-//! 127.0.0.1, and measures, with several concurrent clients for a fixed time each:
+//! starts a stand-in identity service, the learner service and the gateway on 127.0.0.1 in a
+//! runtime of their own (as `lrs up` runs them), and measures from a second runtime, as a
+//! separate client process would call, with several concurrent clients for a fixed time each:
 //!
 //! - the baseline round trip: a bare tonic server answering an echo call;
 //! - `GetLearner` by ULN and names, through the gateway and straight to the learner service;
 //! - `FindLearnersByDemographics` (one search in five with a misspelt family name), through
 //!   the gateway and straight to the learner service;
 //! - the baselines in SQL: the store's ULN lookup (with linked ULNs, as `GetLearner` reads it)
-//!   and its candidate query, called directly
-//!   with the same keys and the same pool, and the very same statements run by `pgbench`
+//!   and its candidate query, called directly from the clients' runtime on a pool of its own
+//!   with the same keys and settings, and the very same statements run by `pgbench`
 //!   (skipped with `--no-pgbench`, or when `pgbench` is not on the path);
 //! - the echo call and `GetLearner` through the gateway once more with one client, whose
 //!   latency has no queueing in it.
@@ -50,6 +51,7 @@ use lrs_store::{Database, DatabaseConfig};
 use lrs_synthetic::{Learners, SyntheticLearner};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 
@@ -80,6 +82,13 @@ struct Args {
     /// Leave out the `pgbench` baselines.
     #[arg(long = "no-pgbench")]
     no_pgbench: bool,
+    /// Worker threads of the suite's runtime (services, gateways, echo server). By default
+    /// what `lrs up` starts: one per core, or `TOKIO_WORKER_THREADS`.
+    #[arg(long = "suite-threads")]
+    suite_threads: Option<usize>,
+    /// Worker threads of the clients' runtime, apart from the suite's.
+    #[arg(long = "client-threads", default_value_t = 1)]
+    client_threads: usize,
 }
 
 /// What a search or lookup needs of a loaded learner.
@@ -329,9 +338,10 @@ impl Bearer {
     }
 }
 
-/// The running services: the stand-in identity, the learner service, the gateway in front
-/// of both over the network (as `lrs serve gateway` runs), a second gateway calling the
-/// learner service in-process (as `lrs up` runs), and a bare tonic echo server beside them.
+/// The clients' view of the running suite: channels to the gateway over the network (as
+/// `lrs serve gateway` runs), to a second gateway calling the learner service in-process (as
+/// `lrs up` runs), to the learner service itself and to a bare tonic echo server; the store on
+/// a pool of the clients' own, for the SQL baselines; and the benchmark user's token.
 struct Suite {
     gateway: Arc<Vec<Channel>>,
     gateway_in_process: Arc<Vec<Channel>>,
@@ -340,6 +350,16 @@ struct Suite {
     store: Arc<dyn LearnerStore>,
     bearer: Bearer,
     _hosts: [RunningHost; 2],
+}
+
+/// Where the suite listens, once started on its runtime.
+struct Started {
+    gateway: String,
+    gateway_in_process: String,
+    learner: String,
+    echo: String,
+    token: String,
+    hosts: [RunningHost; 2],
 }
 
 /// Channels to `url`: a few HTTP/2 connections, so that clients do not all share one.
@@ -351,19 +371,41 @@ async fn channels(url: &str, clients: usize) -> anyhow::Result<Arc<Vec<Channel>>
     Ok(Arc::new(channels))
 }
 
-async fn start_suite(database: &Database, clients: usize) -> anyhow::Result<Suite> {
+/// Starts the suite on `runtime` (everything it spawns runs there, with a database pool of
+/// its own) and connects the clients to it from the current runtime.
+async fn start_suite(
+    runtime: &Handle,
+    database_url: &str,
+    store: Arc<dyn LearnerStore>,
+    clients: usize,
+) -> anyhow::Result<Suite> {
+    let started = runtime
+        .spawn(serve_suite(database_url.to_owned()))
+        .await??;
+    Ok(Suite {
+        gateway: channels(&started.gateway, clients).await?,
+        gateway_in_process: channels(&started.gateway_in_process, clients).await?,
+        learner: channels(&started.learner, clients).await?,
+        echo: channels(&started.echo, clients).await?,
+        store,
+        bearer: Bearer::new(&started.token)?,
+        _hosts: started.hosts,
+    })
+}
+
+async fn serve_suite(database_url: String) -> anyhow::Result<Started> {
+    let database = lrs_store::connect(&DatabaseConfig::postgres(database_url), "learner").await?;
     let identity = TestIdentity::new(3600);
     let identity_host =
         RunningHost::start(ServiceHost::new("identity").add_service(identity.clone())).await;
     let authenticator = Authenticator::new(IdentityKeySource::new(identity_host.channel()));
     let learner = Learner::open(
-        database,
+        &database,
         &LearnerConfig::default(),
         Arc::new(SystemClock),
         authenticator,
     )
     .await?;
-    let store = Arc::clone(learner.register().store());
     let learner_host =
         RunningHost::start(ServiceHost::new("learner").add_service(learner.grpc_service())).await;
 
@@ -375,29 +417,30 @@ async fn start_suite(database: &Database, clients: usize) -> anyhow::Result<Suit
         rate_limit_burst: 1_000_000,
         ..GatewayConfig::default()
     };
-    let gateway_url = serve_gateway(Gateway::new(&config)?).await?;
+    let gateway = serve_gateway(Gateway::new(&config)?).await?;
     let in_process = ServiceHost::new("learner")
         .add_service(learner.grpc_service())
         .build()?;
     in_process.readiness().set_serving().await;
-    let gateway = Gateway::new(&config)?.with_in_process_route("learner", in_process.in_process());
-    let gateway_in_process_url = serve_gateway(gateway).await?;
+    let gateway_in_process = serve_gateway(
+        Gateway::new(&config)?.with_in_process_route("learner", in_process.in_process()),
+    )
+    .await?;
 
     let echo_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let echo_url = format!("http://{}", echo_listener.local_addr()?);
+    let echo = format!("http://{}", echo_listener.local_addr()?);
     let echo_server = tonic::transport::Server::builder()
         .add_service(EchoService::new())
         .serve_with_incoming(TcpListenerStream::new(echo_listener));
     tokio::spawn(echo_server);
 
-    Ok(Suite {
-        gateway: channels(&gateway_url, clients).await?,
-        gateway_in_process: channels(&gateway_in_process_url, clients).await?,
-        learner: channels(&learner_host.url(), clients).await?,
-        echo: channels(&echo_url, clients).await?,
-        store,
-        bearer: Bearer::new(&identity.token(&TestIdentity::user_claims(ORGANISATION)))?,
-        _hosts: [identity_host, learner_host],
+    Ok(Started {
+        gateway,
+        gateway_in_process,
+        learner: learner_host.url(),
+        echo,
+        token: identity.token(&TestIdentity::user_claims(ORGANISATION)),
+        hosts: [identity_host, learner_host],
     })
 }
 
@@ -700,13 +743,31 @@ fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut suite = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.suite_threads {
+        suite.worker_threads(threads);
+    }
+    let suite = suite.thread_name("lrs-suite").enable_all().build()?;
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()?;
+    clients.block_on(run(args, suite.handle()))
+}
+
+async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
     let (database, samples) = prepare(&args).await?;
     let samples = Arc::new(samples);
     anyhow::ensure!(!samples.is_empty(), "no learners to look up");
-    let suite = start_suite(&database, args.clients).await?;
+    let Database::Postgres(postgres) = &database else {
+        anyhow::bail!("the benchmark needs PostgreSQL");
+    };
+    let store = Arc::new(PostgresLearnerStore::new(postgres.pool().clone()));
+    let url = url_with_database(&args.database_url, &args.database)?;
+    let suite = start_suite(suite_runtime, &url, store, args.clients).await?;
     let (clients, duration) = (args.clients, args.duration);
     let run = Workloads {
         suite: &suite,
@@ -736,7 +797,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let uln_sql = run
-        .uln_lookups("SQL: ULN lookup with links (store, same pool)", clients)
+        .uln_lookups("SQL: ULN lookup with links (store)", clients)
         .await?;
     let find_gateway = run
         .find(
@@ -760,7 +821,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let candidates_sql = run
-        .candidate_queries("SQL: candidate query (store, same pool)", clients)
+        .candidate_queries("SQL: candidate query (store)", clients)
         .await?;
     let echo_one = run.echo("tonic echo (bare server), 1 client", 1).await?;
     let get_one = run
@@ -788,10 +849,6 @@ async fn main() -> anyhow::Result<()> {
         .uln_lookups("SQL: ULN lookup with links (store), 1 client", 1)
         .await?;
 
-    let url = url_with_database(&args.database_url, &args.database)?;
-    let Database::Postgres(postgres) = &database else {
-        anyhow::bail!("the benchmark needs PostgreSQL");
-    };
     let pgbench_found = Command::new("pgbench").arg("--version").output().is_ok();
     let pgbench = if args.no_pgbench || !pgbench_found {
         Err(anyhow::anyhow!("not run"))
@@ -907,10 +964,13 @@ async fn main() -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "- {} learners, {:?} per workload, {} cores",
+        "- {} learners, {:?} per workload, {} cores; the suite on {} worker threads, the \
+         clients on {}",
         args.learners,
         duration,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        suite_runtime.metrics().num_workers(),
+        args.client_threads,
     )?;
     print!("{report}");
     Ok(())
