@@ -89,6 +89,10 @@ struct Args {
     /// Worker threads of the clients' runtime, apart from the suite's.
     #[arg(long = "client-threads", default_value_t = 1)]
     client_threads: usize,
+    /// Run only the workloads whose name contains this text (to profile one), and print
+    /// their rows without the baselines' ratios.
+    #[arg(long = "only")]
+    only: Option<String>,
 }
 
 /// What a search or lookup needs of a loaded learner.
@@ -465,6 +469,7 @@ struct Workloads<'a> {
     suite: &'a Suite,
     samples: &'a Arc<Vec<Sample>>,
     duration: Duration,
+    only: Option<&'a str>,
 }
 
 /// Where a workload's calls go.
@@ -476,6 +481,28 @@ enum Target {
 }
 
 impl Workloads<'_> {
+    /// Measures `call` as [`measure`] does, or answers no calls when `--only` leaves it out.
+    async fn measure<F, Fut>(
+        &self,
+        name: &'static str,
+        clients: usize,
+        call: F,
+    ) -> anyhow::Result<Measured>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send,
+    {
+        if self.only.is_some_and(|only| !name.contains(only)) {
+            return Ok(Measured {
+                name,
+                clients,
+                latencies: Vec::new(),
+                elapsed: Duration::ZERO,
+            });
+        }
+        measure(name, clients, self.duration, call).await
+    }
+
     fn channels(&self, target: Target) -> Arc<Vec<Channel>> {
         Arc::clone(match target {
             Target::Gateway => &self.suite.gateway,
@@ -486,7 +513,7 @@ impl Workloads<'_> {
 
     async fn echo(&self, name: &'static str, clients: usize) -> anyhow::Result<Measured> {
         let channels = Arc::clone(&self.suite.echo);
-        measure(name, clients, self.duration, move |round| {
+        self.measure(name, clients, move |round| {
             let channel = channels[round % channels.len()].clone();
             async move {
                 EchoClient::new(channel).echo("lrs").await?;
@@ -504,7 +531,7 @@ impl Workloads<'_> {
     ) -> anyhow::Result<Measured> {
         let (channels, samples) = (self.channels(target), Arc::clone(self.samples));
         let bearer = self.suite.bearer.clone();
-        measure(name, clients, self.duration, move |round| {
+        self.measure(name, clients, move |round| {
             let channel = channels[round % channels.len()].clone();
             let sample = pick(&samples, round);
             let request = bearer.sign(pb::GetLearnerRequest {
@@ -532,7 +559,7 @@ impl Workloads<'_> {
     ) -> anyhow::Result<Measured> {
         let (channels, samples) = (self.channels(target), Arc::clone(self.samples));
         let bearer = self.suite.bearer.clone();
-        measure(name, clients, self.duration, move |round| {
+        self.measure(name, clients, move |round| {
             let channel = channels[round % channels.len()].clone();
             let request = bearer.sign(pb::FindLearnersByDemographicsRequest {
                 search: Some(search(pick(&samples, round), round % 5 == 4)),
@@ -550,7 +577,7 @@ impl Workloads<'_> {
     /// The store's statement for `GetLearner`, called directly.
     async fn uln_lookups(&self, name: &'static str, clients: usize) -> anyhow::Result<Measured> {
         let (store, samples) = (Arc::clone(&self.suite.store), Arc::clone(self.samples));
-        measure(name, clients, self.duration, move |round| {
+        self.measure(name, clients, move |round| {
             let (store, uln) = (Arc::clone(&store), pick(&samples, round).uln);
             async move {
                 store
@@ -572,7 +599,7 @@ impl Workloads<'_> {
     ) -> anyhow::Result<Measured> {
         let (store, samples) = (Arc::clone(&self.suite.store), Arc::clone(self.samples));
         let cap = LearnerConfig::default().blocking_cap;
-        measure(name, clients, self.duration, move |round| {
+        self.measure(name, clients, move |round| {
             let store = Arc::clone(&store);
             let keys = blocking_keys(pick(&samples, round));
             async move {
@@ -773,6 +800,7 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
         suite: &suite,
         samples: &samples,
         duration,
+        only: args.only.as_deref(),
     };
     let echo = run.echo("tonic echo (bare server)", clients).await?;
     let get_gateway = run
@@ -850,7 +878,7 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
         .await?;
 
     let pgbench_found = Command::new("pgbench").arg("--version").output().is_ok();
-    let pgbench = if args.no_pgbench || !pgbench_found {
+    let pgbench = if args.no_pgbench || args.only.is_some() || !pgbench_found {
         Err(anyhow::anyhow!("not run"))
     } else {
         pgbench_baselines(
@@ -883,7 +911,10 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
         &get_in_process_one,
         &get_direct_one,
         &uln_sql_one,
-    ] {
+    ]
+    .into_iter()
+    .filter(|m| !m.latencies.is_empty())
+    {
         writeln!(
             report,
             "| {} | {} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs |",
@@ -894,6 +925,10 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
             micros(m.percentile(0.95)),
             micros(m.percentile(0.99)),
         )?;
+    }
+    if args.only.is_some() {
+        print!("{report}");
+        return Ok(());
     }
     for p in pgbench.iter().flatten() {
         writeln!(
