@@ -393,18 +393,31 @@ async fn postgres_service_role_needs_only_its_own_schema() {
         .unwrap();
 }
 
-/// A connection used a moment ago is handed out without a ping: one that broke meanwhile
-/// fails the statement that finds it, and the pool replaces it for the next.
-#[tokio::test]
-async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
+/// A fresh PostgreSQL test database opened for `service_name` with a pool of one connection,
+/// so that every statement runs on the same one; `None` (said on the output) when
+/// `DATABASE_URL` is unset. Answers the admin URL beside it.
+async fn postgres_with_one_connection(
+    service_name: &str,
+) -> Option<(String, TestDatabase, Database)> {
     let Some(admin_url) = admin_url_from_env() else {
         println!("skipped, {} is not set", crate::testing::DATABASE_URL);
-        return;
+        return None;
     };
     let test_database = TestDatabase::postgres(&admin_url).await.unwrap();
     let mut config = test_database.config().clone();
     config.max_connections = 1;
-    let database = connect(&config, "pings").await.unwrap();
+    let database = connect(&config, service_name).await.unwrap();
+    Some((admin_url, test_database, database))
+}
+
+/// A connection used a moment ago is handed out without a ping: one that broke meanwhile
+/// fails the statement that finds it, and the pool replaces it for the next.
+#[tokio::test]
+async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
+    let Some((admin_url, test_database, database)) = postgres_with_one_connection("pings").await
+    else {
+        return;
+    };
     let Database::Postgres(postgres) = &database else {
         panic!("a PostgreSQL database");
     };
@@ -443,14 +456,9 @@ async fn postgres_broken_connection_fails_one_statement_and_is_replaced() {
 /// statement, without a ping on release.
 #[tokio::test]
 async fn postgres_cancelled_statements_leave_the_connection_consistent() {
-    let Some(admin_url) = admin_url_from_env() else {
-        println!("skipped, {} is not set", crate::testing::DATABASE_URL);
+    let Some((_, test_database, database)) = postgres_with_one_connection("cancels").await else {
         return;
     };
-    let test_database = TestDatabase::postgres(&admin_url).await.unwrap();
-    let mut config = test_database.config().clone();
-    config.max_connections = 1;
-    let database = connect(&config, "cancels").await.unwrap();
     let Database::Postgres(postgres) = &database else {
         panic!("a PostgreSQL database");
     };
