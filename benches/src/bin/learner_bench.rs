@@ -397,6 +397,8 @@ async fn start_suite(
     })
 }
 
+/// Starts the stand-in identity service, the learner service (on a pool of its own), both
+/// gateways and the echo server on the current runtime, each on a free loopback port.
 async fn serve_suite(database_url: String) -> anyhow::Result<Started> {
     let database = lrs_store::connect(&DatabaseConfig::postgres(database_url), "learner").await?;
     let identity = TestIdentity::new(3600);
@@ -796,84 +798,86 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
     let url = url_with_database(&args.database_url, &args.database)?;
     let suite = start_suite(suite_runtime, &url, store, args.clients).await?;
     let (clients, duration) = (args.clients, args.duration);
-    let run = Workloads {
+    let workloads = Workloads {
         suite: &suite,
         samples: &samples,
         duration,
         only: args.only.as_deref(),
     };
-    let echo = run.echo("tonic echo (bare server)", clients).await?;
-    let get_gateway = run
+    let echo = workloads.echo("tonic echo (bare server)", clients).await?;
+    let get_gateway = workloads
         .get_learner(
             "GetLearner (FULL), through the gateway",
             Target::Gateway,
             clients,
         )
         .await?;
-    let get_in_process = run
+    let get_in_process = workloads
         .get_learner(
             "GetLearner (FULL), through the gateway, in-process route",
             Target::GatewayInProcess,
             clients,
         )
         .await?;
-    let get_direct = run
+    let get_direct = workloads
         .get_learner(
             "GetLearner (FULL), straight to the learner service",
             Target::Learner,
             clients,
         )
         .await?;
-    let uln_sql = run
+    let uln_sql = workloads
         .uln_lookups("SQL: ULN lookup with links (store)", clients)
         .await?;
-    let find_gateway = run
+    let find_gateway = workloads
         .find(
             "FindLearnersByDemographics, through the gateway",
             Target::Gateway,
             clients,
         )
         .await?;
-    let find_in_process = run
+    let find_in_process = workloads
         .find(
             "FindLearnersByDemographics, through the gateway, in-process route",
             Target::GatewayInProcess,
             clients,
         )
         .await?;
-    let find_direct = run
+    let find_direct = workloads
         .find(
             "FindLearnersByDemographics, straight to the learner service",
             Target::Learner,
             clients,
         )
         .await?;
-    let candidates_sql = run
+    let candidates_sql = workloads
         .candidate_queries("SQL: candidate query (store)", clients)
         .await?;
-    let echo_one = run.echo("tonic echo (bare server), 1 client", 1).await?;
-    let get_one = run
+    let echo_one = workloads
+        .echo("tonic echo (bare server), 1 client", 1)
+        .await?;
+    let get_one = workloads
         .get_learner(
             "GetLearner (FULL), through the gateway, 1 client",
             Target::Gateway,
             1,
         )
         .await?;
-    let get_in_process_one = run
+    let get_in_process_one = workloads
         .get_learner(
             "GetLearner (FULL), through the gateway, in-process route, 1 client",
             Target::GatewayInProcess,
             1,
         )
         .await?;
-    let get_direct_one = run
+    let get_direct_one = workloads
         .get_learner(
             "GetLearner (FULL), straight to the learner service, 1 client",
             Target::Learner,
             1,
         )
         .await?;
-    let uln_sql_one = run
+    let uln_sql_one = workloads
         .uln_lookups("SQL: ULN lookup with links (store), 1 client", 1)
         .await?;
 
