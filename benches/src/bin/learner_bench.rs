@@ -45,6 +45,7 @@ use lrs_learner::{Learner, LearnerConfig};
 use lrs_proto::learner::v1 as pb;
 use lrs_proto::learner::v1::learner_service_client::LearnerServiceClient;
 use lrs_server::auth::{Authenticator, IdentityKeySource};
+use lrs_server::config::TelemetryConfig;
 use lrs_server::host::ServiceHost;
 use lrs_server::testing::{EchoClient, EchoService, RunningHost, TestIdentity};
 use lrs_store::{Database, DatabaseConfig};
@@ -93,6 +94,9 @@ struct Args {
     /// their rows without the baselines' ratios.
     #[arg(long = "only")]
     only: Option<String>,
+    /// Logging and tracing, as `lrs up` sets them up (its spans cost each call the same).
+    #[command(flatten)]
+    telemetry: TelemetryConfig,
 }
 
 /// What a search or lookup needs of a loaded learner.
@@ -353,7 +357,7 @@ struct Suite {
     echo: Arc<Vec<Channel>>,
     store: Arc<dyn LearnerStore>,
     bearer: Bearer,
-    _hosts: [RunningHost; 2],
+    hosts: [RunningHost; 2],
 }
 
 /// Where the suite listens, once started on its runtime.
@@ -393,7 +397,7 @@ async fn start_suite(
         echo: channels(&started.echo, clients).await?,
         store,
         bearer: Bearer::new(&started.token)?,
-        _hosts: started.hosts,
+        hosts: started.hosts,
     })
 }
 
@@ -788,6 +792,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
+    let _telemetry = lrs_server::telemetry::init(&args.telemetry, "learner-bench")?;
     let (database, samples) = prepare(&args).await?;
     let samples = Arc::new(samples);
     anyhow::ensure!(!samples.is_empty(), "no learners to look up");
@@ -931,8 +936,7 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
         )?;
     }
     if args.only.is_some() {
-        print!("{report}");
-        return Ok(());
+        return finish(suite, &report).await;
     }
     for p in pgbench.iter().flatten() {
         writeln!(
@@ -1011,6 +1015,15 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
         suite_runtime.metrics().num_workers(),
         args.client_threads,
     )?;
+    finish(suite, &report).await
+}
+
+/// Stops the suite's hosts, so that their last log lines come before the report, and prints
+/// the report.
+async fn finish(suite: Suite, report: &str) -> anyhow::Result<()> {
+    for host in suite.hosts {
+        host.stop().await?;
+    }
     print!("{report}");
     Ok(())
 }
