@@ -45,7 +45,7 @@ use lrs_learner::{Learner, LearnerConfig};
 use lrs_proto::learner::v1 as pb;
 use lrs_proto::learner::v1::learner_service_client::LearnerServiceClient;
 use lrs_server::auth::{Authenticator, IdentityKeySource};
-use lrs_server::config::TelemetryConfig;
+use lrs_server::config::{LogOutput, TelemetryConfig};
 use lrs_server::host::ServiceHost;
 use lrs_server::testing::{EchoClient, EchoService, RunningHost, TestIdentity};
 use lrs_store::{Database, DatabaseConfig};
@@ -94,7 +94,8 @@ struct Args {
     /// their rows without the baselines' ratios.
     #[arg(long = "only")]
     only: Option<String>,
-    /// Logging and tracing, as `lrs up` sets them up (its spans cost each call the same).
+    /// Logging and tracing, as `lrs up` sets them up (its spans cost each call the same),
+    /// except that log lines always go to standard error, apart from the report.
     #[command(flatten)]
     telemetry: TelemetryConfig,
 }
@@ -792,7 +793,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
-    let _telemetry = lrs_server::telemetry::init(&args.telemetry, "learner-bench")?;
+    // The report owns standard output; the suite's log lines go to standard error.
+    let telemetry = TelemetryConfig {
+        log_output: LogOutput::Stderr,
+        ..args.telemetry.clone()
+    };
+    let _telemetry = lrs_server::telemetry::init(&telemetry, "learner-bench")?;
     let (database, samples) = prepare(&args).await?;
     let samples = Arc::new(samples);
     anyhow::ensure!(!samples.is_empty(), "no learners to look up");
@@ -1018,8 +1024,8 @@ async fn run(args: Args, suite_runtime: &Handle) -> anyhow::Result<()> {
     finish(suite, &report).await
 }
 
-/// Stops the suite's hosts, so that their last log lines come before the report, and prints
-/// the report.
+/// Stops the suite's hosts, so that on a terminal their last log lines come before the
+/// report, and prints the report.
 async fn finish(suite: Suite, report: &str) -> anyhow::Result<()> {
     for host in suite.hosts {
         host.stop().await?;

@@ -76,6 +76,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogOutput {
+    /// Standard output.
+    #[default]
+    Stdout,
+    /// Standard error, leaving standard output to what the command prints.
+    Stderr,
+}
+
 /// Logging and tracing.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TelemetryConfig {
@@ -87,6 +97,15 @@ pub struct TelemetryConfig {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+
+    /// Where log lines go: `stdout` or `stderr`.
+    #[arg(
+        long = "log-output",
+        env = "LRS_LOG_OUTPUT",
+        value_enum,
+        default_value = "stdout"
+    )]
+    pub log_output: LogOutput,
 
     /// Log filter (`info`, `lrs_identity=debug,info`). When unset, `RUST_LOG` is used, and
     /// `info` when that is unset too.
@@ -103,6 +122,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             log_format: LogFormat::Text,
+            log_output: LogOutput::Stdout,
             log_level: None,
             otlp_endpoint: None,
         }
@@ -166,6 +186,14 @@ mod tests {
         assert!(command.server.validate().is_ok());
         assert_eq!(command.server.shutdown_grace(), Duration::from_secs(20));
         assert_eq!(command.telemetry.log_format, LogFormat::Text);
+        assert_eq!(command.telemetry.log_output, LogOutput::Stdout);
+    }
+
+    #[test]
+    fn logs_can_go_to_standard_error() {
+        let command = Command::try_parse_from(["lrs", "--log-output", "stderr"]).expect("parses");
+        assert_eq!(command.telemetry.log_output, LogOutput::Stderr);
+        assert!(Command::try_parse_from(["lrs", "--log-output", "file"]).is_err());
     }
 
     #[test]

@@ -5,16 +5,18 @@
 //! layers ([`crate::layer`], [`crate::client`]) read and write `traceparent` the same way
 //! whether or not traces are exported.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{ConfigError, LogFormat, TelemetryConfig};
+use crate::config::{ConfigError, LogFormat, LogOutput, TelemetryConfig};
 
 /// How long the exporter may take to send the spans still buffered at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,16 +94,21 @@ pub fn init(
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
 
+    let output = config.log_output;
     let (text, json) = match config.log_format {
+        // Colours only on a terminal: a log redirected to a file stays plain text.
         LogFormat::Text => {
-            // Colours only on a terminal: a log redirected to a file stays plain text.
-            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            (
-                Some(tracing_subscriber::fmt::layer().with_ansi(terminal)),
-                None,
-            )
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer(output))
+                .with_ansi(is_terminal(output));
+            (Some(layer), None)
         }
-        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json())),
+        LogFormat::Json => {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer(output))
+                .json();
+            (None, Some(layer))
+        }
     };
     tracing_subscriber::registry()
         .with(config.env_filter()?)
@@ -114,6 +121,22 @@ pub fn init(
         tracing::info!(%endpoint, "exporting traces over OTLP");
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// The stream log lines are written to.
+fn writer(output: LogOutput) -> BoxMakeWriter {
+    match output {
+        LogOutput::Stdout => BoxMakeWriter::new(std::io::stdout),
+        LogOutput::Stderr => BoxMakeWriter::new(std::io::stderr),
+    }
+}
+
+/// Whether that stream is a terminal.
+fn is_terminal(output: LogOutput) -> bool {
+    match output {
+        LogOutput::Stdout => std::io::stdout().is_terminal(),
+        LogOutput::Stderr => std::io::stderr().is_terminal(),
+    }
 }
 
 fn tracer_provider(

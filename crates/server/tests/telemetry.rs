@@ -1,6 +1,6 @@
 //! Telemetry installs a process-wide subscriber, so its tests run in a process of their own.
 
-use lrs_server::config::{LogFormat, TelemetryConfig};
+use lrs_server::config::{LogFormat, LogOutput, TelemetryConfig};
 use lrs_server::telemetry::{TelemetryError, init};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,6 +16,7 @@ async fn installs_once_with_an_exporter_and_flushes() {
 
     let config = TelemetryConfig {
         log_format: LogFormat::Json,
+        log_output: LogOutput::Stderr,
         log_level: Some("warn".to_owned()),
         otlp_endpoint: Some("http://127.0.0.1:9".to_owned()),
     };
